@@ -1,0 +1,3 @@
+"""digitnet: learn, inspect and use neural networks that read handwritten digits."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,328 @@
+"""The network: the course's "neural networks learning" math, for any number of layers.
+
+Notation follows the course handout. A network with layer sizes ``[s_1, ..., s_L]`` (``s_1 = n``
+inputs, ``s_L = K`` classes; the course's is ``[400, 25, 10]``) has one weight matrix per pair of
+layers, ``Theta_l`` of shape ``(s_{l+1}, 1 + s_l)``, with the bias weights in column 0.
+
+Every unit is a sigmoid, ``a = g(z) = 1 / (1 + exp(-z))``. With one-hot targets ``y_k`` the cost is
+the cross entropy of each output unit, summed over units and averaged over the ``m`` examples, plus an
+L2 penalty on every weight except the bias column::
+
+    J = 1/m sum_i sum_k [-y_k log(h_k) - (1 - y_k) log(1 - h_k)] + lam/(2m) sum_l ||Theta_l[:, 1:]||^2
+
+Optimizers see the weights as one flat vector ``theta``. ``pack`` and ``unpack`` convert; the flat
+order is C (row-major: ``Theta1.ravel()``, then ``Theta2.ravel()``, ...) unless ``order="F"`` asks
+for the course's Octave order ``[Theta1(:); Theta2(:)]`` (column-major), which ``digitnet.ex4`` uses.
+
+Inside ``cost_and_gradient`` the activations of a layer are stored one column per example,
+``(s_l, m)``, the transpose of the handout's ``(m, s_l)``: OpenBLAS multiplies ``Theta @ X.T`` of
+these skinny shapes markedly faster than ``X @ Theta.T`` (``benchmarks/bench_cost.py``). The bias is
+added as a broadcast column instead of prepending a row of ones, so no array of ones is ever built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import pairwise
+
+import numpy as np
+from scipy.special import expit
+
+COURSE_EPSILON = 0.12  # the course's init range: Theta ~ uniform(-0.12, 0.12)
+
+
+# --- activation and its derivative -------------------------------------------------------------
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    """g(z) = 1 / (1 + exp(-z)), element-wise and overflow-free."""
+    return expit(z)
+
+
+def sigmoid_gradient(z: np.ndarray) -> np.ndarray:
+    """g'(z) = g(z) (1 - g(z)), element-wise."""
+    g = expit(z)
+    return g * (1 - g)
+
+
+def softplus(z: np.ndarray) -> np.ndarray:
+    """log(1 + exp(z)) without overflow: ``-log(g(z)) = softplus(-z)``, ``-log(1 - g(z)) = softplus(z)``.
+
+    Written as ``max(z, 0) + log1p(exp(-|z|))``, equal to ``np.logaddexp(0, z)`` to rounding and
+    several times faster.
+    """
+    s = np.abs(z)
+    np.negative(s, out=s)
+    np.exp(s, out=s)
+    np.log1p(s, out=s)
+    s += np.maximum(z, 0)
+    return s
+
+
+# --- parameters: shapes, flat vector, initialization ---------------------------------------------
+
+
+def theta_shapes(layer_sizes: Sequence[int]) -> list[tuple[int, int]]:
+    """Shapes ``(s_{l+1}, 1 + s_l)`` of the weight matrices for ``layer_sizes = [n, h_1, ..., K]``."""
+    sizes = [int(s) for s in layer_sizes]
+    if len(sizes) < 2 or min(sizes) < 1:
+        raise ValueError(f"layer_sizes needs at least 2 positive sizes, got {list(layer_sizes)}")
+    return [(s_next, 1 + s) for s, s_next in pairwise(sizes)]
+
+
+def n_params(layer_sizes: Sequence[int]) -> int:
+    """Length of the flat parameter vector."""
+    return sum(rows * cols for rows, cols in theta_shapes(layer_sizes))
+
+
+def pack(thetas: Sequence[np.ndarray], order: str = "C") -> np.ndarray:
+    """Weight matrices -> one flat vector; ``order="F"`` gives the course's ``[Theta1(:); ...]``."""
+    return np.concatenate([np.ravel(theta, order=order) for theta in thetas])
+
+
+def unpack(theta: np.ndarray, layer_sizes: Sequence[int], order: str = "C") -> list[np.ndarray]:
+    """Flat vector -> weight matrices (views into ``theta``, no copy)."""
+    shapes = theta_shapes(layer_sizes)
+    if theta.ndim != 1 or theta.size != sum(r * c for r, c in shapes):
+        raise ValueError(
+            f"theta has shape {theta.shape}, but layer sizes {list(layer_sizes)} need "
+            f"({sum(r * c for r, c in shapes)},)"
+        )
+    thetas, start = [], 0
+    for rows, cols in shapes:
+        thetas.append(theta[start : start + rows * cols].reshape((rows, cols), order=order))
+        start += rows * cols
+    return thetas
+
+
+def init_epsilon(L_in: int, L_out: int) -> float:
+    """The range ``sqrt(6) / sqrt(L_in + L_out)`` the handout suggests for a layer."""
+    return float(np.sqrt(6) / np.sqrt(L_in + L_out))
+
+
+def initialize(
+    layer_sizes: Sequence[int],
+    rng: np.random.Generator,
+    epsilon: float | None = COURSE_EPSILON,
+    dtype=np.float64,
+) -> np.ndarray:
+    """Random flat ``theta``: every weight uniform in ``[-epsilon, epsilon]``.
+
+    Random values break the symmetry between hidden units (all-zero weights would keep every unit of
+    a layer identical forever). ``epsilon=None`` uses ``init_epsilon(s_l, s_{l+1})`` per layer.
+    ``rng`` must be a ``numpy.random.Generator``: results never depend on global random state.
+    """
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    thetas = []
+    for rows, cols in theta_shapes(layer_sizes):
+        eps = init_epsilon(cols - 1, rows) if epsilon is None else epsilon
+        thetas.append(rng.uniform(-eps, eps, size=(rows, cols)))
+    return pack(thetas).astype(dtype, copy=False)
+
+
+def debug_weights(fan_out: int, fan_in: int) -> np.ndarray:
+    """The course's deterministic test weights: ``sin(1..n) / 10`` filled column-major.
+
+    Returns ``(fan_out, 1 + fan_in)``, exactly the handout's ``debugInitializeWeights``.
+    """
+    n = fan_out * (1 + fan_in)
+    return (np.sin(np.arange(1, n + 1)) / 10).reshape((fan_out, 1 + fan_in), order="F")
+
+
+def as_float(X) -> np.ndarray:
+    """``X`` as a float32 or float64 array, kept as it is when it already is one (memmaps too)."""
+    X = np.asarray(X)
+    return X if X.dtype in (np.float32, np.float64) else X.astype(np.float64)
+
+
+# --- forward propagation ------------------------------------------------------------------------
+
+
+def _affine(theta: np.ndarray, A: np.ndarray) -> np.ndarray:
+    """``z = Theta [1; a]`` for activations ``A: (s_l, m)`` -> ``Z: (s_{l+1}, m)``."""
+    Z = theta[:, 1:] @ A
+    Z += theta[:, :1]
+    return Z
+
+
+def forward(thetas: Sequence[np.ndarray], X: np.ndarray) -> list[np.ndarray]:
+    """Activations of every layer for examples ``X: (m, n)``.
+
+    Returns ``[a_1, ..., a_L]`` with ``a_1 = X`` and ``a_l: (m, s_l)`` (no bias column); ``a_L`` holds
+    the output probabilities.
+    """
+    X = as_float(X)
+    A = X.T
+    activations = [X]
+    for theta in thetas:
+        A = expit(_affine(np.asarray(theta, X.dtype), A))
+        activations.append(A.T)
+    return activations
+
+
+def predict_proba(thetas: Sequence[np.ndarray], X: np.ndarray) -> np.ndarray:
+    """Output unit activations ``(m, K)`` for examples ``X: (m, n)``."""
+    return forward(thetas, X)[-1]
+
+
+def predict(thetas: Sequence[np.ndarray], X: np.ndarray) -> np.ndarray:
+    """Index ``(m,)`` of the most active output unit; ``LabelMap.decode`` turns it into labels."""
+    return np.argmax(predict_proba(thetas, X), axis=1)
+
+
+# --- cost and gradient --------------------------------------------------------------------------
+
+
+def loss_sum_and_gradient(
+    theta: np.ndarray,
+    X: np.ndarray,
+    Y: np.ndarray,
+    layer_sizes: Sequence[int],
+    sample_weight: np.ndarray | None = None,
+) -> tuple[float, np.ndarray]:
+    """Unregularized cross entropy and its gradient, summed (not averaged) over the examples.
+
+    Sums add over row chunks, which is what chunked and distributed training rely on;
+    ``cost_and_gradient`` is the average plus the penalty.
+
+    Parameters
+    ----------
+    theta : (P,) flat weights in C order.
+    X : (m, n) examples; its dtype (float64 or float32) is the dtype of the whole computation.
+    Y : (m, K) targets, one-hot (any values in [0, 1] work).
+    layer_sizes : [n, h_1, ..., K].
+    sample_weight : (m,) optional weight of each example's term.
+
+    Returns
+    -------
+    loss : float, ``sum_i w_i sum_k [-y_ik log h_ik - (1 - y_ik) log(1 - h_ik)]``.
+    grad : (P,) its gradient, dtype of ``X``.
+    """
+    theta = np.asarray(theta, dtype=X.dtype)
+    thetas = unpack(theta, layer_sizes)
+    grad = np.zeros_like(theta)
+    grads = unpack(grad, layer_sizes)
+
+    # Forward: activations[l] is a_{l+1}: (s_{l+1}, m), one column per example.
+    activations = [X.T]
+    for Theta in thetas[:-1]:
+        Z = _affine(Theta, activations[-1])
+        activations.append(expit(Z, out=Z))
+    Z = _affine(thetas[-1], activations[-1])  # (K, m)
+    YT = Y.T
+
+    # -y log g(z) - (1 - y) log(1 - g(z)) = softplus(z) - y z: finite for any z, even |z| = 1000.
+    if sample_weight is None:
+        loss = float(softplus(Z).sum() - np.einsum("km,km->", YT, Z))
+    else:
+        loss = float((softplus(Z) - YT * Z).sum(axis=0) @ sample_weight)
+    delta = expit(Z, out=Z)
+    delta -= YT  # delta_L = h - y
+    if sample_weight is not None:
+        delta *= sample_weight
+
+    # Backward: Theta_l's gradient is delta_{l+1} [1; a_l]^T; delta_l = Theta_l[:, 1:]^T delta_{l+1} .* g'(z_l).
+    for layer in range(len(thetas) - 1, -1, -1):
+        A = activations[layer]
+        grads[layer][:, 1:] = delta @ A.T
+        grads[layer][:, 0] = delta.sum(axis=1)
+        if layer > 0:
+            # g'(z) = a (1 - a) from the activation already computed; a is not needed after this,
+            # so it becomes a - 1 in place rather than allocating 1 - a.
+            delta = thetas[layer][:, 1:].T @ delta
+            delta *= A
+            A -= 1
+            delta *= A
+            np.negative(delta, out=delta)
+    return loss, grad
+
+
+def regularize(
+    theta: np.ndarray,
+    loss_sum: float,
+    grad_sum: np.ndarray,
+    lam: float,
+    m: float,
+    layer_sizes: Sequence[int],
+) -> tuple[float, np.ndarray]:
+    """Average the summed loss and gradient over ``m`` examples and add the L2 penalty.
+
+    The penalty ``lam/(2m) ||Theta_l[:, 1:]||^2`` leaves the bias column alone. ``grad_sum`` is
+    overwritten with the result.
+    """
+    theta = np.asarray(theta, dtype=grad_sum.dtype)
+    penalty = 0.0
+    for Theta, G in zip(unpack(theta, layer_sizes), unpack(grad_sum, layer_sizes)):
+        W = Theta[:, 1:]
+        penalty += float(np.einsum("ij,ij->", W, W))
+        G[:, 1:] += lam * W
+    grad_sum /= m
+    return (loss_sum + lam / 2 * penalty) / m, grad_sum
+
+
+def cost_and_gradient(
+    theta: np.ndarray,
+    X: np.ndarray,
+    Y: np.ndarray,
+    lam: float,
+    layer_sizes: Sequence[int],
+    *,
+    sample_weight: np.ndarray | None = None,
+    chunk_size: int | None = None,
+) -> tuple[float, np.ndarray]:
+    """The regularized cost ``J`` and its gradient by backpropagation: the entry point every
+    optimizer and the gradient checker use.
+
+    Parameters
+    ----------
+    theta : (P,) flat weights in C order (``pack``); cast to the dtype of ``X``.
+    X : (m, n) examples, float64 or float32 (a ``numpy.memmap`` works too).
+    Y : (m, K) one-hot targets (``LabelMap.one_hot``).
+    lam : the regularization strength lambda (0 for none).
+    layer_sizes : [n, h_1, ..., K].
+    sample_weight : (m,) optional non-negative weights; ``m`` becomes their sum.
+    chunk_size : evaluate at most this many rows at a time and add the sums, so that memory grows
+        with the chunk, not with the data. ``None`` evaluates all rows at once.
+
+    Returns
+    -------
+    J : float
+    grad : (P,) in the dtype of ``X``.
+    """
+    X, Y, sample_weight = _check_arrays(X, Y, layer_sizes, sample_weight)
+    m = len(X)
+    chunk = m if chunk_size is None else int(chunk_size)
+    if chunk < 1:
+        raise ValueError(f"chunk_size must be a positive number of rows, got {chunk_size}")
+    loss, grad = 0.0, np.zeros(n_params(layer_sizes), dtype=X.dtype)
+    for start in range(0, m, chunk):
+        rows = slice(start, start + chunk)
+        w = None if sample_weight is None else sample_weight[rows]
+        part_loss, part_grad = loss_sum_and_gradient(theta, X[rows], Y[rows], layer_sizes, w)
+        loss += part_loss
+        grad += part_grad
+    total = m if sample_weight is None else float(np.sum(sample_weight))
+    return regularize(theta, loss, grad, lam, total, layer_sizes)
+
+
+def _check_arrays(X, Y, layer_sizes, sample_weight):
+    """Shape and dtype checks cheap enough for the hot path (no scan of the data)."""
+    X = as_float(X)
+    Y = np.asarray(Y, dtype=X.dtype)
+    n, K = layer_sizes[0], layer_sizes[-1]
+    if X.ndim != 2 or X.shape[1] != n:
+        raise ValueError(
+            f"X must have shape (m, {n}) for layer sizes {list(layer_sizes)}, got {X.shape}"
+        )
+    if Y.shape != (len(X), K):
+        raise ValueError(f"Y must have shape ({len(X)}, {K}) (one-hot targets), got {Y.shape}")
+    if len(X) == 0:
+        raise ValueError("X has no examples")
+    if sample_weight is not None:
+        sample_weight = np.asarray(sample_weight, dtype=X.dtype)
+        if sample_weight.shape != (len(X),):
+            raise ValueError(
+                f"sample_weight must have shape ({len(X)},), got {sample_weight.shape}"
+            )
+    return X, Y, sample_weight
