@@ -1,0 +1,38 @@
+"""The Model: label decoding, shape checks, upright images."""
+
+import numpy as np
+import pytest
+
+from digitnet import network
+from digitnet.labels import COURSE_DIGITS, LabelMap
+from digitnet.model import Model
+
+
+def test_course_weights_decode_to_digits(mnist20, ex4_weights):
+    X, y = mnist20
+    digits = y % 10  # the course writes 0 as 10
+    model = Model(ex4_weights, LabelMap(COURSE_DIGITS), (20, 20), "F")
+    assert model.layer_sizes == [400, 25, 10]
+    assert np.mean(model.predict(X) == digits) == pytest.approx(0.952, abs=0.005)
+
+
+def test_images_are_upright_for_both_pixel_orders():
+    image = np.arange(6.0).reshape(2, 3)  # 2 rows, 3 columns
+    thetas = [np.zeros((2, 7))]
+    for order in "CF":
+        model = Model(thetas, LabelMap([0, 1]), (2, 3), order)
+        row = image.ravel(order=order)[None, :]
+        np.testing.assert_array_equal(model.images(row)[0], image)
+
+
+def test_inconsistent_parts_are_refused():
+    thetas = network.unpack(np.zeros(network.n_params([4, 3, 2])), [4, 3, 2])
+    with pytest.raises(ValueError, match="3 labels for 2 output units"):
+        Model(thetas, LabelMap([0, 1, 2]), (2, 2))
+    with pytest.raises(ValueError, match=r"image shape \(3, 3\) does not hold 4 inputs"):
+        Model(thetas, LabelMap([0, 1]), (3, 3))
+    with pytest.raises(ValueError, match="do not chain"):
+        Model([np.zeros((3, 5)), np.zeros((2, 3))], LabelMap([0, 1]), (2, 2))
+    model = Model(thetas, LabelMap([0, 1]), (2, 2))
+    with pytest.raises(ValueError, match=r"reads 4 inputs per example \(2x2 images\)"):
+        model.predict(np.zeros((3, 5)))
