@@ -1,0 +1,129 @@
+"""Milliseconds per cost+gradient evaluation of the course's 400-25-10 network on mnist20-5000.mat.
+
+Side by side, interleaved in one run (the machines here are noisy, and their capacity flips between
+about two cores and one), medians over many rounds:
+
+- digitnet float64 and float32 (``network.cost_and_gradient``);
+- the floor: the two large matrix products an evaluation needs, ``X @ W1.T`` and ``delta2.T @ X``;
+- a faithful Python 3 port of the original learner's notebook (vectorized cost in trace form,
+  first-layer gradient by a Python double loop), run for fewer rounds because it is slow.
+
+Run: ``python benchmarks/bench_cost.py [--rounds N]``. The issue's target: digitnet float64 at most
+1.3x the floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import scipy.io
+from scipy.special import expit
+from threadpoolctl import threadpool_info, threadpool_limits
+
+from digitnet import network
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SIZES = [400, 25, 10]
+
+
+def notebook_cost_function(nn_params, input_layer_size, hidden_layer_size, num_labels, X, y, lam):
+    """The original notebook's nnCostFunction, ported to Python 3 as it was written (not fixed)."""
+    Theta1 = nn_params[: hidden_layer_size * (input_layer_size + 1)].reshape(
+        hidden_layer_size, input_layer_size + 1
+    )
+    Theta2 = nn_params[hidden_layer_size * (input_layer_size + 1) :].reshape(
+        num_labels, hidden_layer_size + 1
+    )
+    m = X.shape[0]
+    a1 = np.hstack([np.ones((m, 1)), X])
+    z2 = a1 @ Theta1.T
+    a2 = np.hstack([np.ones((m, 1)), expit(z2)])
+    h = expit(a2 @ Theta2.T)
+    Y = np.eye(num_labels)[y - 1]
+    # Trace form: builds two m x m matrices to take their diagonals.
+    J = -np.trace(Y @ np.log(h).T + (1 - Y) @ np.log(1 - h).T) / m
+    J += lam / (2 * m) * (np.sum(Theta1[:, 1:] ** 2) + np.sum(Theta2[:, 1:] ** 2))
+    delta3 = h - Y
+    delta2 = (delta3 @ Theta2[:, 1:]) * expit(z2) * (1 - expit(z2))
+    Theta2_grad = delta3.T @ a2 / m
+    Theta1_grad = np.zeros_like(Theta1)
+    for i in range(Theta1.shape[0]):
+        for j in range(Theta1.shape[1]):
+            Theta1_grad[i, j] = np.sum(delta2[:, i] * a1[:, j]) / m
+    Theta1_grad[:, 1:] += lam / m * Theta1[:, 1:]
+    Theta2_grad[:, 1:] += lam / m * Theta2[:, 1:]
+    return J, np.concatenate([Theta1_grad.ravel(), Theta2_grad.ravel()])
+
+
+def timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return (time.perf_counter() - start) * 1e3
+
+
+def probe() -> str:
+    """A 2000x2000 matmul with 1 and 2 threads: tells whether the machine has one core or two now."""
+    a = np.random.default_rng(0).normal(size=(2000, 2000))
+    times = {}
+    for threads in (1, 2):
+        with threadpool_limits(threads, user_api="blas"):
+            times[threads] = min(timed(lambda: a @ a) for _ in range(3))
+    return f"probe 2000^2 matmul: 1 thread {times[1]:.0f} ms, 2 threads {times[2]:.0f} ms"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=300)
+    parser.add_argument("--notebook-rounds", type=int, default=3)
+    args = parser.parse_args()
+
+    mat = scipy.io.loadmat(DATA / "mnist20-5000.mat")
+    X, y = mat["X"], mat["y"].ravel().astype(np.int64)
+    X32 = X.astype(np.float32)
+    Y = np.eye(10)[y - 1]
+    theta = network.initialize(SIZES, np.random.default_rng(0))
+    W1 = network.unpack(theta, SIZES)[0][:, 1:]
+    delta2 = np.random.default_rng(1).normal(size=(len(X), 25))
+
+    candidates = {
+        "digitnet float64": lambda: network.cost_and_gradient(theta, X, Y, 1.0, SIZES),
+        "digitnet float32": lambda: network.cost_and_gradient(theta, X32, Y, 1.0, SIZES),
+        "floor: X @ W1.T + delta2.T @ X": lambda: (X @ W1.T, delta2.T @ X),
+    }
+    samples = {name: [] for name in candidates}
+    for _ in range(args.rounds):
+        for name, fn in candidates.items():
+            samples[name].append(timed(fn))
+    notebook = [
+        timed(lambda: notebook_cost_function(theta, 400, 25, 10, X, y, 1.0))
+        for _ in range(args.notebook_rounds)
+    ]
+    J_nb, grad_nb = notebook_cost_function(theta, 400, 25, 10, X, y, 1.0)
+    J, grad = network.cost_and_gradient(theta, X, Y, 1.0, SIZES)
+
+    floor = np.array(samples["floor: X @ W1.T + delta2.T @ X"])
+    print(probe())
+    print(
+        "BLAS:",
+        ", ".join(f"{p['internal_api']} {p['num_threads']} threads" for p in threadpool_info()),
+    )
+    print(f"{'implementation':<34} {'median ms':>10} {'x floor':>9}")
+    for name, times in samples.items():
+        ratio = statistics.median(np.array(times) / floor)
+        print(f"{name:<34} {statistics.median(times):>10.3f} {ratio:>9.2f}")
+    nb_ratio = statistics.median(notebook) / statistics.median(floor)
+    print(
+        f"{'original notebook (Python loop)':<34} {statistics.median(notebook):>10.1f} {nb_ratio:>9.0f}"
+    )
+    print(
+        f"notebook port agrees with digitnet: |dJ| = {abs(J - J_nb):.1e}, "
+        f"max |dgrad| = {np.abs(grad - grad_nb).max():.1e}"
+    )
+
+
+if __name__ == "__main__":
+    main()
