@@ -36,3 +36,12 @@ def test_inconsistent_parts_are_refused():
     model = Model(thetas, LabelMap([0, 1]), (2, 2))
     with pytest.raises(ValueError, match=r"reads 4 inputs per example \(2x2 images\)"):
         model.predict(np.zeros((3, 5)))
+
+
+def test_probabilities_sum_to_one_and_rank_like_the_outputs(mnist20, ex4_weights):
+    X, _ = mnist20
+    model = Model(ex4_weights, LabelMap(COURSE_DIGITS), (20, 20), "F")
+    proba = model.predict_proba(X[:50])
+    np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-12)
+    raw = model.activations(X[:50])[-1]
+    np.testing.assert_array_equal(proba.argmax(axis=1), raw.argmax(axis=1))

@@ -63,8 +63,14 @@ class Model:
         return self.thetas[0].dtype
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        """Output activations ``(m, K)`` for ``X: (m, n)``; column ``k`` is ``labels.classes[k]``."""
-        return network.predict_proba(self.thetas, self._check(X))
+        """Class probabilities ``(m, K)`` for ``X: (m, n)``; column ``k`` is ``labels.classes[k]``.
+
+        Each sigmoid output answers "is it class k?" on its own, so the K outputs need not sum to 1;
+        dividing by their sum makes them a distribution with the same ranking. The raw outputs are
+        ``activations(X)[-1]``.
+        """
+        outputs = network.predict_proba(self.thetas, self._check(X))
+        return outputs / outputs.sum(axis=1, keepdims=True)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Most likely label ``(m,)`` for each row of ``X: (m, n)``."""
