@@ -1,0 +1,493 @@
+"""The ``digitnet`` command: parses arguments, calls the library, prints.
+
+Every command runs through ``main``. Exit codes: 0 success, 2 usage error (click's), 1 failure with
+a one-line message that names the problem; ``digitnet --debug ...`` shows the traceback instead.
+Heavy modules (NumPy, SciPy, scikit-learn, matplotlib) are imported inside the commands so that
+``digitnet --help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+SOLVERS = ("lbfgs", "cg", "adam", "sgd")
+
+
+class DigitnetGroup(click.Group):
+    """Turns any exception from a command into one line on stderr and exit code 1."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as err:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            message = str(err) or type(err).__name__
+            click.echo(f"digitnet: error: {message}", err=True)
+            ctx.exit(1)
+
+
+@click.group(cls=DigitnetGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show the full traceback on errors.")
+@click.version_option(package_name="digitnet")
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
+    """Train, inspect and use neural networks that read handwritten digits."""
+    ctx.ensure_object(dict)["debug"] = debug
+
+
+# --- shared pieces -------------------------------------------------------------------------------
+
+data_option = click.option(
+    "--data",
+    default="digits",
+    show_default=True,
+    help="'digits' (scikit-learn's, built in), 'fashion-mnist', a course .mat, an IDX folder or "
+    "images file, or a .npz/.csv (layouts: digitnet.data).",
+)
+
+
+def _load_data(source: str, split: str = "train", dtype: str = "float64"):
+    from digitnet import data
+
+    return data.load(source, split=split, dtype=dtype)
+
+
+def _check_out(out: Path | None, force: bool) -> None:
+    """Refuse before any work is done, not after, when the output exists and --force is not given."""
+    if out is not None and out.exists() and not force:
+        raise click.UsageError(f"{out} exists; pass --force to overwrite it")
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM ends training like Ctrl-C: the weights reached so far are kept and saved."""
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class _Progress:
+    """A live tqdm bar on a terminal; a plain line every few iterations otherwise (logs, CI)."""
+
+    def __init__(self, total: int, unit: str):
+        from tqdm import tqdm
+
+        self.live = sys.stderr.isatty()
+        self.bar = tqdm(total=total, unit=unit, file=sys.stderr, disable=not self.live)
+        self.every = max(1, total // 10)
+        self.unit = unit
+
+    def __call__(self, history) -> None:
+        row = {"cost": f"{history.cost[-1]:.4f}"}
+        if history.val_accuracy and history.val_accuracy[-1] == history.val_accuracy[-1]:
+            row["val_acc"] = f"{history.val_accuracy[-1]:.3f}"
+        if self.live:
+            self.bar.set_postfix(row, refresh=False)
+            self.bar.update(1)
+        elif len(history) % self.every == 0:
+            fields = " ".join(f"{k} {v}" for k, v in row.items())
+            click.echo(f"{self.unit} {len(history)}: {fields} ({history.time[-1]:.1f} s)", err=True)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _accuracy_line(model, X, y) -> tuple[float, str]:
+    import numpy as np
+
+    accuracy = float(np.mean(model.predict(X) == y))
+    return accuracy, f"{accuracy:.2%} of {len(y)}"
+
+
+# --- train ---------------------------------------------------------------------------------------
+
+
+@main.command()
+@data_option
+@click.option(
+    "--hidden", type=int, multiple=True, help="Hidden layer size; repeat for more layers. [25]"
+)
+@click.option("--lam", type=float, default=1.0, show_default=True, help="Regularization lambda.")
+@click.option("--solver", type=click.Choice(SOLVERS), default="lbfgs", show_default=True)
+@click.option("--max-iter", type=int, help="Iterations (lbfgs, cg) [100].")
+@click.option("--epochs", type=int, help="Epochs (adam, sgd) [20].")
+@click.option(
+    "--batch-size", type=int, default=200, show_default=True, help="Mini-batch size (adam, sgd)."
+)
+@click.option("--lr", type=float, help="Learning rate (adam 0.001, sgd 0.1).")
+@click.option(
+    "--validation",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Fraction held out for validation.",
+)
+@click.option(
+    "--early-stopping",
+    is_flag=True,
+    help="Stop when validation accuracy stops improving; keep the best weights.",
+)
+@click.option(
+    "--test-size",
+    type=float,
+    default=0.2,
+    show_default=True,
+    help="Stratified test split when --data has no test set.",
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True
+)
+@click.option("--threads", type=int, help="BLAS threads (default: what is fastest here).")
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), help="Save the model here (.npz)."
+)
+@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+@click.option(
+    "--resume",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Continue from this model.",
+)
+def train(
+    data,
+    hidden,
+    lam,
+    solver,
+    max_iter,
+    epochs,
+    batch_size,
+    lr,
+    validation,
+    early_stopping,
+    test_size,
+    seed,
+    dtype,
+    threads,
+    out,
+    force,
+    resume,
+):
+    """Train a network and print its test accuracy.
+
+    With no options: the course's architecture (one hidden layer of 25) on scikit-learn's bundled
+    digits, with a stratified 20% test split.
+    """
+    from sklearn.model_selection import train_test_split
+
+    from digitnet import model_io
+    from digitnet import train as training
+
+    _check_out(out, force)
+    full_batch = solver in ("lbfgs", "cg")
+    if (epochs if full_batch else max_iter) is not None:
+        flag, use = ("--epochs", "--max-iter") if full_batch else ("--max-iter", "--epochs")
+        raise click.UsageError(f"{flag} is for the mini-batch solvers; use {use} with {solver}")
+    iterations = (max_iter or 100) if full_batch else (epochs or 20)
+
+    dataset = _load_data(data, "train", dtype)
+    test = _test_split(data, dtype)
+    X, y, X_test, y_test = dataset.X, dataset.y, None, None
+    if test is not None:
+        X_test, y_test = test.X, test.y
+    elif test_size > 0:
+        X, X_test, y, y_test = train_test_split(
+            X, y, test_size=test_size, stratify=y, random_state=seed
+        )
+    initial = model_io.load(resume) if resume else None
+    sizes = list(hidden) or ([25] if initial is None else initial.layer_sizes[1:-1])
+    click.echo(
+        f"training {'-'.join(map(str, [X.shape[1], *sizes, len(set(y.tolist()))]))} on "
+        f"{dataset.name} ({len(X)} examples) with {solver}, lam {lam}",
+        err=True,
+    )
+    progress = _Progress(iterations, "iteration" if full_batch else "epoch")
+    try:
+        with _sigterm_as_interrupt():
+            model = training.train(
+                X,
+                y,
+                hidden_layer_sizes=sizes,
+                lam=lam,
+                solver=solver,
+                max_iter=iterations,
+                batch_size=batch_size,
+                learning_rate=lr,
+                validation_fraction=validation,
+                early_stopping=early_stopping,
+                random_state=seed,
+                initial=initial,
+                image_shape=dataset.image_shape,
+                pixel_order=dataset.pixel_order,
+                dtype=dtype,
+                threads=threads,
+                progress=progress,
+            )
+    finally:
+        progress.close()
+    info = model.info
+    click.echo(
+        f"stopped: {info['stop_reason']} after {info['n_iter']} {progress.unit}s "
+        f"({info['train_time_s']:.1f} s)",
+        err=True,
+    )
+    click.echo(f"training accuracy: {_accuracy_line(model, X, y)[1]}")
+    if X_test is not None:
+        model.info["test_accuracy"], line = _accuracy_line(model, X_test, y_test)
+        click.echo(f"test accuracy: {line}")
+    if out is not None:
+        model_io.save(model, out, overwrite=force or (resume is not None and out == resume))
+        click.echo(f"saved {out}", err=True)
+    elif info["stop_reason"] == "interrupted":
+        click.echo("interrupted; pass --out to keep the weights next time", err=True)
+    if info["stop_reason"] == "interrupted":
+        sys.exit(130)
+
+
+def _test_split(source: str, dtype: str):
+    """The data set's own test split where it has one (IDX folders, Fashion-MNIST), else None."""
+    if source == "fashion-mnist" or Path(source).is_dir():
+        return _load_data(source, "test", dtype)
+    return None
+
+
+# --- evaluate, predict ---------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument(
+    "model_path", metavar="MODEL", type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@data_option
+@click.option(
+    "--split",
+    type=click.Choice(["train", "test"]),
+    default="test",
+    show_default=True,
+    help="Which split of an IDX folder or Fashion-MNIST to use.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def evaluate(model_path, data, split, as_json):
+    """Accuracy, per-class precision and recall, and the confusion matrix of MODEL on --data."""
+    import numpy as np
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+    from digitnet import model_io
+
+    model = model_io.load(model_path)
+    dataset = _load_data(data, split, str(model.dtype))
+    classes = list(model.labels.classes)
+    unknown = sorted(set(dataset.y.tolist()) - set(classes), key=str)
+    if unknown:
+        raise ValueError(
+            f"{dataset.name} has labels {unknown[:10]} the model does not know ({classes})"
+        )
+    predicted = model.predict(dataset.X)
+    precision, recall, _, support = precision_recall_fscore_support(
+        dataset.y, predicted, labels=classes, zero_division=0
+    )
+    confusion = confusion_matrix(dataset.y, predicted, labels=classes)
+    accuracy = float(np.mean(predicted == dataset.y))
+    if as_json:
+        report = {
+            "accuracy": accuracy,
+            "n": len(dataset.y),
+            "data": dataset.name,
+            "classes": classes,
+            "per_class": {
+                str(c): {"precision": float(p), "recall": float(r), "support": int(s)}
+                for c, p, r, s in zip(classes, precision, recall, support)
+            },
+            "confusion": confusion.tolist(),
+        }
+        click.echo(json.dumps(report))
+        return
+    click.echo(f"{model_path} on {dataset.name}: accuracy {accuracy:.2%} of {len(dataset.y)}")
+    click.echo(f"{'class':>8} {'precision':>10} {'recall':>8} {'n':>6}")
+    for c, p, r, s in zip(classes, precision, recall, support):
+        click.echo(f"{c!s:>8} {p:>10.3f} {r:>8.3f} {s:>6}")
+    click.echo("confusion (rows: true, columns: predicted)")
+    width = max(5, *(len(str(c)) + 1 for c in classes))
+    click.echo(" " * width + "".join(f"{c!s:>{width}}" for c in classes))
+    for c, row in zip(classes, confusion):
+        click.echo(f"{c!s:>{width}}" + "".join(f"{v:>{width}}" for v in row))
+
+
+@main.command()
+@click.argument(
+    "model_path", metavar="MODEL", type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one object per input.")
+def predict(model_path, images, as_json):
+    """Read the digit in each IMAGE (PNG/JPEG photo or scan, or a .npy row) with MODEL."""
+    import numpy as np
+
+    from digitnet import model_io, preprocess
+
+    model = model_io.load(model_path)
+    rows = np.stack([preprocess.prepare_file(path, model) for path in images])
+    proba = model.predict_proba(rows)
+    results = []
+    for path, p in zip(images, proba):
+        order = np.argsort(p)[::-1]
+        results.append(
+            {
+                "file": str(path),
+                "label": _plain(model.labels.classes[order[0]]),
+                "probabilities": {str(c): float(v) for c, v in zip(model.labels.classes, p)},
+                "top": [(model.labels.classes[k], float(p[k])) for k in order[:3]],
+            }
+        )
+    if as_json:
+        click.echo(
+            json.dumps([{k: r[k] for k in ("file", "label", "probabilities")} for r in results])
+        )
+        return
+    for r in results:
+        top = ", ".join(f"{c} {v:.1%}" for c, v in r["top"])
+        click.echo(f"{r['file']}: {r['label']}  ({top})")
+
+
+def _plain(value):
+    """A label as JSON understands it (NumPy scalars are not JSON)."""
+    return value.item() if hasattr(value, "item") else value
+
+
+# --- gradcheck, selftest -------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--inputs", type=int, default=3, show_default=True, help="Input units.")
+@click.option("--hidden", type=int, multiple=True, help="Hidden layer size; repeat for more. [5]")
+@click.option("--classes", type=int, default=3, show_default=True, help="Output units.")
+@click.option("--examples", type=int, default=5, show_default=True)
+@click.option("--lam", type=float, default=0.0, show_default=True)
+@click.option(
+    "--max-checks",
+    type=int,
+    default=2000,
+    show_default=True,
+    help="Check a random sample of this many weights in larger networks.",
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+def gradcheck(inputs, hidden, classes, examples, lam, max_checks, seed):
+    """Backpropagation against central differences for any architecture.
+
+    Exits non-zero when the relative difference is above 1e-7.
+    """
+    import numpy as np
+
+    from digitnet import gradcheck as checker
+    from digitnet import network
+
+    sizes = [inputs, *(hidden or (5,)), classes]
+    rng = np.random.default_rng(seed)
+    theta = network.initialize(sizes, rng, epsilon=1.0)
+    X = rng.normal(size=(examples, inputs))
+    Y = np.eye(classes)[rng.integers(0, classes, examples)]
+    result = checker.check_gradient(theta, X, Y, lam, sizes, max_checks=max_checks, rng=rng)
+    click.echo(
+        f"network {'-'.join(map(str, sizes))}, lam {lam}, {examples} examples, "
+        f"{result.indices.size} of {theta.size} weights checked"
+    )
+    for w in result.worst:
+        click.echo(
+            f"  Theta{w.layer}[{w.row}, {w.column}]: numeric {w.numeric:+.10e} "
+            f"analytic {w.analytic:+.10e} |diff| {w.abs_error:.1e}"
+        )
+    ok = result.relative_difference <= 1e-7
+    click.echo(
+        f"relative difference {result.relative_difference:.3e} ({'ok' if ok else 'FAILED'}: limit 1e-7)"
+    )
+    if not ok:
+        sys.exit(1)
+
+
+@main.command()
+@click.option(
+    "--data",
+    "data_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The course's ex4data1.mat, to check the published costs.",
+)
+@click.option(
+    "--weights",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The course's ex4weights.mat (with --data).",
+)
+def selftest(data_path, weights):
+    """The course's checks, without prompts; exits non-zero on any mismatch."""
+    from digitnet import data as loaders
+    from digitnet import ex4, network
+
+    checks = [("sigmoidGradient(0) = 0.25", float(ex4.sigmoid_gradient(0.0)) == 0.25, "")]
+    for lam in (0, 3):
+        diff = ex4.check_nn_gradients(lam)[2]
+        checks.append((f"checkNNGradients({lam}) < 1e-9", diff < 1e-9, f"{diff:.2e}"))
+    if (data_path is None) != (weights is None):
+        raise click.UsageError("--data and --weights go together")
+    if data_path is not None:
+        dataset = loaders.load_course_mat(data_path, course_labels=True)
+        thetas = loaders.load_course_weights(weights)
+        nn_params = network.pack(thetas, order="F")
+        n, hidden, labels = thetas[0].shape[1] - 1, thetas[0].shape[0], thetas[1].shape[0]
+        for lam, published in [(0, 0.287629), (1, 0.383770)]:
+            J, _ = ex4.nn_cost_function(nn_params, n, hidden, labels, dataset.X, dataset.y, lam)
+            checks.append(
+                (f"cost at lambda {lam} = {published}", round(J, 6) == published, f"{J:.6f}")
+            )
+    for name, ok, value in checks:
+        click.echo(f"{'ok  ' if ok else 'FAIL'} {name}" + (f" ({value})" if value else ""))
+    if not all(ok for _, ok, _ in checks):
+        sys.exit(1)
+
+
+# --- Octave interop ------------------------------------------------------------------------------
+
+
+@main.command("export")
+@click.argument(
+    "model_path", metavar="MODEL", type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Overwrite OUT if it exists.")
+def export_command(model_path, out, force):
+    """Write a 2-layer MODEL as a .mat with Theta1, Theta2 for the course's Octave code."""
+    from digitnet import model_io
+
+    _check_out(out, force)
+    model_io.export_octave(model_io.load(model_path), out, overwrite=force)
+    click.echo(f"wrote {out} (Theta1, Theta2)")
+
+
+@main.command("import")
+@click.argument("weights", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Overwrite OUT if it exists.")
+def import_command(weights, out, force):
+    """Turn the course's weights file (Theta1, Theta2 .mat) into a digitnet model."""
+    from digitnet import model_io
+
+    _check_out(out, force)
+    model = model_io.import_octave(weights)
+    model_io.save(model, out, overwrite=force)
+    click.echo(f"wrote {out} ({'-'.join(map(str, model.layer_sizes))})")
+
+
+if __name__ == "__main__":
+    main()
