@@ -1,0 +1,192 @@
+"""Chunked, threaded and Dask evaluations against the single-machine ones.
+
+Chunked sums add in another order than one big sum, so "equal" here means equal to rounding:
+the cost to 1e-12 relative and the gradient to 1e-12 of its largest element. The Dask tests start
+real ``LocalCluster``s (worker processes, loopback only); they skip without ``dask.distributed``.
+"""
+
+import gzip
+import tracemalloc
+
+import numpy as np
+import pytest
+from conftest import shared_file
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from digitnet import distributed, network
+from digitnet.labels import LabelMap
+
+COURSE = [400, 25, 10]
+
+
+def assert_same(result, expected, tol=1e-12):
+    (J, grad), (J_ref, grad_ref) = result, expected
+    assert J == pytest.approx(J_ref, rel=tol, abs=0)
+    assert np.max(np.abs(grad - grad_ref)) <= tol * np.max(np.abs(grad_ref))
+
+
+@pytest.fixture(scope="module")
+def course_problem(mnist20):
+    """(theta, X, Y) for the course network on mnist20-5000, at random weights."""
+    X, y = mnist20
+    Y = LabelMap.fit(y).one_hot(y)
+    theta = network.initialize(COURSE, np.random.default_rng(0))
+    return theta, X, Y
+
+
+def random_problem(seed, sizes, m, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(m, sizes[0])).astype(dtype)
+    Y = np.eye(sizes[-1], dtype=dtype)[rng.integers(0, sizes[-1], m)]
+    theta = network.initialize(sizes, rng, epsilon=None)
+    return theta, X, Y
+
+
+# --- chunked equals unchunked ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("chunk_size", [1, 333, 1000, 1024, 4999, 5000, 7000])
+@pytest.mark.parametrize("lam", [0.0, 1.0])
+def test_chunked_equals_unchunked_on_mnist20(course_problem, chunk_size, lam):
+    theta, X, Y = course_problem
+    whole = network.cost_and_gradient(theta, X, Y, lam, COURSE)
+    chunked = network.cost_and_gradient(theta, X, Y, lam, COURSE, chunk_size=chunk_size)
+    assert_same(chunked, whole)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    hidden=st.lists(st.integers(1, 30), min_size=1, max_size=4),
+    m=st.integers(1, 400),
+    chunk_size=st.integers(1, 450),
+)
+def test_chunked_equals_unchunked_on_random_deep_networks(seed, hidden, m, chunk_size):
+    sizes = [17, *hidden, 6]
+    theta, X, Y = random_problem(seed, sizes, m)
+    whole = network.cost_and_gradient(theta, X, Y, 0.7, sizes)
+    assert_same(network.cost_and_gradient(theta, X, Y, 0.7, sizes, chunk_size=chunk_size), whole)
+
+
+# --- memory budget and memmaps ---------------------------------------------------------------------
+
+
+def test_chunk_rows_fits_the_budget_and_the_data():
+    sizes = [784, 100, 10]
+    per_row = distributed.work_bytes_per_row(sizes)
+    fixed = 4 * network.n_params(sizes) * 8
+    assert distributed.chunk_rows(60_000, sizes, fixed + 1000 * per_row) == 1000
+    assert distributed.chunk_rows(60_000, sizes, fixed + 1000 * per_row + per_row - 1) == 1000
+    assert distributed.chunk_rows(500, sizes, 10**12) == 500
+    assert distributed.chunk_rows(60_000, sizes, fixed + 1000 * per_row, np.float32) > 1000
+    with pytest.raises(ValueError, match="too small"):
+        distributed.chunk_rows(60_000, sizes, fixed)
+
+
+def _peak_bytes(fn):
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_peak_memory_grows_with_the_chunk_not_with_the_data(tmp_path):
+    """On a memmap, one evaluation's NumPy allocations stay within the budget whatever ``m`` is."""
+    sizes = [200, 40, 30, 10]
+    budget = 4 << 20
+    peaks = {}
+    for m in (2_000, 8_000):
+        theta, X, Y = random_problem(1, sizes, m)
+        np.save(tmp_path / f"X{m}.npy", X)
+        X = np.load(tmp_path / f"X{m}.npy", mmap_mode="r")
+        rows = distributed.chunk_rows(m, sizes, budget)
+        assert rows < 2_000
+        peaks[m] = _peak_bytes(
+            lambda X=X, Y=Y, theta=theta, rows=rows: network.cost_and_gradient(
+                theta, X, Y, 1.0, sizes, chunk_size=rows
+            )
+        )
+    assert max(peaks.values()) <= budget
+    assert peaks[8_000] <= 1.1 * peaks[2_000]  # 4x the data, the same working memory
+    whole = _peak_bytes(lambda: network.cost_and_gradient(theta, X, Y, 1.0, sizes))
+    assert whole > 2 * budget  # the same data unchunked needs far more
+
+
+def _read_idx_images(path):
+    """An independent reading of a gzip IDX images file: header of 16 bytes, then bytes."""
+    with gzip.open(path, "rb") as f:
+        raw = f.read()
+    m, h, w = np.frombuffer(raw[4:16], ">u4")
+    return np.frombuffer(raw[16:], np.uint8).reshape(m, h * w)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_idx_cache_unpacks_once_and_memory_maps(tmp_path, dtype):
+    images = shared_file("mnist-8k/t10k-images-idx3-ubyte.gz")
+    X = distributed.idx_to_npy_cache(images, tmp_path, dtype=dtype, block_rows=1000)
+    assert isinstance(X, np.memmap) and X.dtype == dtype and not X.flags.writeable
+    expected = _read_idx_images(images).astype(dtype) / 255
+    np.testing.assert_array_equal(X, expected)
+    (cache,) = tmp_path.glob("*.npy")
+    written = cache.stat().st_mtime_ns
+    again = distributed.idx_to_npy_cache(images, tmp_path, dtype=dtype)
+    assert cache.stat().st_mtime_ns == written  # reopened, not unpacked again
+    np.testing.assert_array_equal(again, expected)
+
+
+def test_memmap_cache_trains_like_the_array_in_memory(tmp_path):
+    folder = shared_file("mnist-8k")
+    X = distributed.idx_to_npy_cache(
+        folder / "t10k-images-idx3-ubyte.gz", tmp_path, dtype=np.float64
+    )
+    with gzip.open(folder / "t10k-labels-idx1-ubyte.gz", "rb") as f:
+        y = np.frombuffer(f.read()[8:], np.uint8)
+    Y = LabelMap.fit(y).one_hot(y)
+    sizes = [784, 30, 10]
+    theta = network.initialize(sizes, np.random.default_rng(2))
+    whole = network.cost_and_gradient(theta, np.array(X), Y, 1.0, sizes)
+    assert_same(network.cost_and_gradient(theta, X, Y, 1.0, sizes, chunk_size=700), whole)
+
+
+# --- threads ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("chunk_size", [1, 333, 1024, 5000])
+@pytest.mark.parametrize("n_threads", [1, 2, 3])
+def test_threaded_equals_chunked(course_problem, chunk_size, n_threads):
+    theta, X, Y = course_problem
+    expected = network.cost_and_gradient(theta, X, Y, 1.0, COURSE, chunk_size=chunk_size)
+    with distributed.ThreadedObjective(
+        X, Y, 1.0, COURSE, chunk_size=chunk_size, n_threads=n_threads
+    ) as objective:
+        assert objective.blas_threads >= 1
+        assert_same(objective(theta), expected)
+        assert_same(objective(theta), expected)  # the pool is reused
+
+
+def test_threaded_with_weights_and_rows():
+    sizes = [30, 12, 8, 5]
+    theta, X, Y = random_problem(3, sizes, 1000)
+    w = np.random.default_rng(4).uniform(0, 2, len(X))
+    with distributed.ThreadedObjective(
+        X, Y, 0.5, sizes, chunk_size=77, n_threads=2, sample_weight=w
+    ) as objective:
+        assert_same(
+            objective(theta), network.cost_and_gradient(theta, X, Y, 0.5, sizes, sample_weight=w)
+        )
+        rows = np.arange(10, 1000, 7)
+        assert_same(
+            objective(theta, rows),
+            network.cost_and_gradient(theta, X[rows], Y[rows], 0.5, sizes, sample_weight=w[rows]),
+        )
+
+
+def test_threaded_checks_its_inputs():
+    _, X, Y = random_problem(0, [5, 3, 2], 10)
+    with pytest.raises(ValueError, match="chunk_size"):
+        distributed.ThreadedObjective(X, Y, 1.0, [5, 3, 2], chunk_size=0)
+    with pytest.raises(ValueError, match=r"X must be \(m, 5\)"):
+        distributed.ThreadedObjective(X[:, :4], Y, 1.0, [5, 3, 2], chunk_size=3)
