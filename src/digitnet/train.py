@@ -1,0 +1,774 @@
+"""Training: one entry point, four optimizers, one history.
+
+``train`` turns examples and labels into a :class:`~digitnet.model.Model`. Every optimizer
+minimizes the same objective, ``network.cost_and_gradient``, through ``minimize``:
+
+``lbfgs`` (default)
+    SciPy's L-BFGS-B, as the original notebook did; ``max_iter`` counts its iterations (each needs
+    about one evaluation of the cost and gradient).
+``cg``
+    SciPy's Polak-Ribiere conjugate gradient, the course's ``fmincg``; ``max_iter`` is the course's
+    ``MaxIter`` (each iteration needs about two evaluations here).
+``adam``, ``sgd``
+    Mini-batch Adam and SGD with momentum, shuffled each epoch by a seeded generator, for data too
+    large for full-batch passes; ``max_iter`` counts epochs.
+
+Whatever the solver, ``minimize`` records one :class:`History` row per iteration (epoch for the
+mini-batch solvers), hands it to ``progress`` and ``callback``, stops early on a validation score if
+asked, and turns a ``KeyboardInterrupt`` into a clean stop that keeps the weights of the last
+completed iteration (or the best one, when early stopping). All this lives in one place,
+:class:`_Tracker`, so that it behaves the same for every solver.
+
+BLAS threads: NumPy and SciPy wheels each bundle their own OpenBLAS. SciPy's copy only runs
+L-BFGS-B's and CG's small vector updates, yet its idle threads spin between calls and take the
+cores from NumPy's copy, which does the real work: ``blas_threads`` gives every BLAS but NumPy's one
+thread. NumPy's own pool helps only with large products: on the 2-vCPU machines this was written on,
+a second thread made the course network's evaluation (5000 rows, 10,285 weights) at best 1.4x
+faster and, when the cores were shared, 1.3 to 10 times slower; mini-batches of 200 rows gained
+nothing. So ``train`` runs NumPy's BLAS single-threaded unless one evaluation's products are large
+(``rows * weights >= THREADED_WORK``) or ``threads`` says otherwise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import scipy.optimize
+from sklearn.model_selection import train_test_split
+from threadpoolctl import ThreadpoolController
+
+from digitnet import network
+from digitnet.labels import LabelMap
+from digitnet.model import Model
+
+SOLVERS = ("lbfgs", "cg", "adam", "sgd")
+DEFAULT_LEARNING_RATE = {"adam": 1e-3, "sgd": 0.1}
+_SCIPY_METHOD = {"lbfgs": "L-BFGS-B", "cg": "CG"}
+# SciPy's status codes: 2 is L-BFGS-B's failed line search or CG's loss of precision, both "no
+# further progress possible at this precision", which is convergence as far as training goes.
+_SCIPY_STOP_REASON = {0: "converged", 1: "max_iter", 2: "converged"}
+# Rows times weights of one evaluation from which NumPy's BLAS keeps its threads (see above).
+THREADED_WORK = 1e9
+
+Objective = Callable[..., tuple[float, np.ndarray]]
+
+
+# --- BLAS thread pools ---------------------------------------------------------------------------
+
+
+@contextmanager
+def blas_threads(threads: int | None = None) -> Iterator[None]:
+    """Run a block with the BLAS thread pools set for training.
+
+    Every BLAS library except NumPy's (SciPy's own OpenBLAS in the wheels) gets one thread: SciPy
+    only does the optimizers' small vector updates with it, and its spinning idle threads make
+    100 L-BFGS iterations several times slower. NumPy's pool, which runs the cost and gradient,
+    gets ``threads`` threads, or keeps its current setting when ``threads`` is None (so
+    ``OPENBLAS_NUM_THREADS`` and an enclosing ``threadpoolctl`` limit still apply). When NumPy and
+    SciPy share one BLAS (conda, system packages), that one pool counts as NumPy's.
+
+    Parameters
+    ----------
+    threads : positive int or None
+        Threads for NumPy's BLAS.
+    """
+    if threads is not None and (not isinstance(threads, int) or threads < 1):
+        raise ValueError(f"threads must be a positive integer or None, got {threads!r}")
+    numpy_pools, other_pools = _blas_pools()
+    with ExitStack() as stack:
+        stack.enter_context(other_pools.limit(limits=1))
+        if threads is not None:
+            stack.enter_context(numpy_pools.limit(limits=threads))
+        yield
+
+
+def _blas_pools() -> tuple[ThreadpoolController, ThreadpoolController]:
+    """(NumPy's BLAS, every other BLAS) among the libraries loaded now."""
+    blas = ThreadpoolController().select(user_api="blas")
+    numpy_dir = Path(np.__file__).resolve().parent
+    # Wheels put NumPy's OpenBLAS in site-packages/numpy.libs (Linux) or numpy/.dylibs (macOS).
+    numpy_dirs = (str(numpy_dir), str(numpy_dir.parent / "numpy.libs"))
+    ours = [lib.filepath for lib in blas.lib_controllers if lib.filepath.startswith(numpy_dirs)]
+    if not ours:  # one BLAS shared by NumPy and SciPy
+        return blas, blas.select(filepath=[])
+    others = [lib.filepath for lib in blas.lib_controllers if lib.filepath not in ours]
+    return blas.select(filepath=ours), blas.select(filepath=others)
+
+
+# --- history and result --------------------------------------------------------------------------
+
+
+@dataclass
+class History:
+    """One row per iteration (lbfgs, cg) or epoch (adam, sgd).
+
+    Attributes
+    ----------
+    iteration : 1, 2, ... (a resumed model's history continues its numbering).
+    cost : the training objective ``J`` (with the L2 penalty) after the iteration. For adam and sgd,
+        the mean of the epoch's mini-batch costs, each taken before its step: a running estimate
+        that costs no extra pass over the data.
+    grad_norm : Euclidean norm of the gradient of ``J``; for adam and sgd, of the epoch's mean
+        mini-batch gradient.
+    time : seconds since training started.
+    val_cost : mean cross entropy on the validation set, *without* the penalty (the course's
+        validation error); nan when there is no validation set.
+    val_accuracy : fraction of the validation set classified right; nan without one.
+    """
+
+    iteration: list[int] = field(default_factory=list)
+    cost: list[float] = field(default_factory=list)
+    grad_norm: list[float] = field(default_factory=list)
+    time: list[float] = field(default_factory=list)
+    val_cost: list[float] = field(default_factory=list)
+    val_accuracy: list[float] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.iteration)
+
+    def append(self, iteration, cost, grad_norm, time, val_cost, val_accuracy) -> None:
+        """Add one row."""
+        self.iteration.append(int(iteration))
+        self.cost.append(float(cost))
+        self.grad_norm.append(float(grad_norm))
+        self.time.append(float(time))
+        self.val_cost.append(float(val_cost))
+        self.val_accuracy.append(float(val_accuracy))
+
+    def as_arrays(self) -> dict[str, np.ndarray]:
+        """Column name -> 1-D array, what ``Model.history`` holds (``iteration`` is int64)."""
+        return {
+            name: np.asarray(column, dtype=np.int64 if name == "iteration" else np.float64)
+            for name, column in vars(self).items()
+        }
+
+
+@dataclass
+class MinimizeResult:
+    """What ``minimize`` returns.
+
+    Attributes
+    ----------
+    theta : the weights kept: the best iteration's when early stopping, else the last completed
+        iteration's (``theta0`` when none completed). Same dtype as ``theta0``.
+    history : one row per completed iteration.
+    stop_reason : "converged", "max_iter", "early_stopping", "callback" or "interrupted".
+    best_iteration : the iteration whose weights ``theta`` is (0 for ``theta0``).
+    message : the solver's own words on why it stopped, for the curious.
+    """
+
+    theta: np.ndarray
+    history: History
+    stop_reason: str
+    best_iteration: int
+    message: str = ""
+
+
+class _Tracker:
+    """Records history rows and keeps the weights worth returning; decides callback and
+    early-stopping stops. Shared by every solver, so they all behave the same."""
+
+    def __init__(self, theta0, validate, early_stopping, n_iter_no_change, callback, progress):
+        self.history = History()
+        self.validate = validate
+        self.early_stopping = early_stopping
+        self.n_iter_no_change = n_iter_no_change
+        self.callback = callback
+        self.progress = progress
+        self.last = (theta0.copy(), 0)
+        self.best = self.last
+        self.best_score = (-math.inf, -math.inf)
+        self.stop_reason = None
+        self.start = time.perf_counter()
+
+    def record(self, theta: np.ndarray, cost: float, grad_norm: float) -> str | None:
+        """Add the row of a completed iteration; return a stop reason or None to go on."""
+        val_cost, val_accuracy = self.validate(theta) if self.validate else (math.nan, math.nan)
+        iteration = len(self.history) + 1
+        elapsed = time.perf_counter() - self.start
+        self.history.append(iteration, cost, grad_norm, elapsed, val_cost, val_accuracy)
+        self.last = (theta.copy(), iteration)
+        # Best = highest validation accuracy; among equal accuracies (common: accuracy moves in
+        # steps of 1/m_val), the lowest validation cost, i.e. the most confident right answers.
+        if self.early_stopping and (val_accuracy, -val_cost) > self.best_score:
+            self.best, self.best_score = self.last, (val_accuracy, -val_cost)
+        if self.progress is not None:
+            self.progress(self.history)
+        if self.callback is not None and self.callback(self.history, theta):
+            self.stop_reason = "callback"
+        elif self.early_stopping and iteration - self.best[1] >= self.n_iter_no_change:
+            self.stop_reason = "early_stopping"
+        return self.stop_reason
+
+    def result(self, stop_reason: str, message: str) -> MinimizeResult:
+        theta, iteration = self.best if self.early_stopping else self.last
+        return MinimizeResult(theta, self.history, stop_reason, iteration, message)
+
+
+# --- optimizers ----------------------------------------------------------------------------------
+
+
+def minimize(
+    objective: Objective,
+    theta0: np.ndarray,
+    *,
+    solver: str = "lbfgs",
+    max_iter: int = 100,
+    tol: float = 1e-8,
+    batch_size: int = 200,
+    learning_rate: float | None = None,
+    momentum: float = 0.9,
+    n_examples: int | None = None,
+    rng: np.random.Generator | None = None,
+    validate: Callable[[np.ndarray], tuple[float, float]] | None = None,
+    early_stopping: bool = False,
+    n_iter_no_change: int = 10,
+    callback: Callable[[History, np.ndarray], object] | None = None,
+    progress: Callable[[History], None] | None = None,
+) -> MinimizeResult:
+    """Minimize ``objective`` from ``theta0`` with one of ``SOLVERS``, recording a history.
+
+    Parameters
+    ----------
+    objective : ``objective(theta, rows=None) -> (J, grad)``. ``rows=None`` is the full batch; an
+        int index array asks for the mini-batch of those rows (adam and sgd only, so an objective
+        that supports only the full batch works with lbfgs and cg). ``theta`` may arrive as float64
+        whatever the dtype of ``theta0`` (SciPy works in float64).
+    theta0 : (P,) initial weights, float64 or float32; the result has the same dtype.
+    solver : one of ``SOLVERS``.
+    max_iter : iterations (lbfgs, cg) or epochs (adam, sgd).
+    tol : convergence tolerance. lbfgs and cg stop when the largest gradient component is below
+        it (L-BFGS-B also when the relative decrease of ``J`` is, as ``scipy.optimize.minimize``'s
+        ``tol`` means). adam and sgd stop when the epoch cost has not improved by ``tol`` for
+        ``n_iter_no_change`` epochs, as scikit-learn does (not when early stopping).
+    batch_size, learning_rate, momentum, n_examples, rng : adam and sgd only: rows per step; step
+        size (None: ``DEFAULT_LEARNING_RATE``); SGD momentum; number of rows to shuffle (required);
+        the shuffling generator (None: a fresh unseeded one).
+    validate : ``validate(theta) -> (val_cost, val_accuracy)``, called after every iteration.
+    early_stopping : stop when ``val_accuracy`` has not improved for ``n_iter_no_change`` rows
+        (ties broken by lower ``val_cost``) and return the best weights, whatever ends training.
+        Needs ``validate``.
+    n_iter_no_change : patience of early stopping and of the adam/sgd convergence test.
+    callback : ``callback(history, theta)`` after every row; truthy stops training. ``theta`` is
+        the live array: read it, copy it, never modify it.
+    progress : ``progress(history)`` after every row, e.g. to advance a progress bar.
+
+    Returns
+    -------
+    MinimizeResult
+        A ``KeyboardInterrupt`` raised inside an iteration (by Ctrl-C, by a SIGTERM handler, by the
+        callback) ends training with ``stop_reason="interrupted"`` and the weights of the last
+        completed iteration (or the best one), never half-updated ones.
+    """
+    if solver not in SOLVERS:
+        raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
+    if early_stopping and validate is None:
+        raise ValueError("early_stopping needs a validation set (validate)")
+    theta0 = np.asarray(theta0)
+    if theta0.ndim != 1 or theta0.dtype not in (np.float32, np.float64):
+        raise ValueError(
+            f"theta0 must be a 1-D float32 or float64 array, got {theta0.dtype} {theta0.shape}"
+        )
+    tracker = _Tracker(theta0, validate, early_stopping, n_iter_no_change, callback, progress)
+    try:
+        if solver in _SCIPY_METHOD:
+            reason, message = _full_batch(
+                objective, theta0, tracker, _SCIPY_METHOD[solver], max_iter, tol
+            )
+        else:
+            if n_examples is None:
+                raise ValueError(f"solver {solver!r} needs n_examples, the rows to shuffle")
+            lr = DEFAULT_LEARNING_RATE[solver] if learning_rate is None else learning_rate
+            update = _Adam(theta0, lr) if solver == "adam" else _SGD(theta0, lr, momentum)
+            epoch = _Epochs(n_examples, batch_size, rng or np.random.default_rng())
+            reason, message = _mini_batch(
+                objective, theta0, tracker, update, epoch, max_iter, tol, n_iter_no_change
+            )
+    except KeyboardInterrupt:
+        reason, message = "interrupted", "KeyboardInterrupt"
+    return tracker.result(reason, message)
+
+
+def _full_batch(objective, theta0, tracker, method, max_iter, tol) -> tuple[str, str]:
+    """Run a SciPy method, one history row per iteration from its callback."""
+    last = {}  # the latest evaluation, which is the accepted point when the callback comes
+
+    def fun(x):
+        J, grad = objective(x)
+        last.update(x=x.copy(), grad_norm=float(np.linalg.norm(grad)))
+        # Cast at the boundary: a float32 objective, SciPy's float64 arithmetic.
+        return float(J), np.asarray(grad, dtype=np.float64)
+
+    def record(intermediate_result):
+        x = intermediate_result.x
+        if not np.array_equal(x, last["x"]):  # not seen with SciPy 1.17, but cheap to be sure
+            fun(x)
+        theta = x.astype(theta0.dtype, copy=False)
+        if tracker.record(theta, intermediate_result.fun, last["grad_norm"]):
+            raise StopIteration  # SciPy >= 1.11 ends cleanly with status 99
+
+    x0 = theta0.astype(np.float64)
+    options = {"maxiter": max_iter}
+    result = scipy.optimize.minimize(
+        fun, x0, jac=True, method=method, tol=tol, callback=record, options=options
+    )
+    if result.status == 99:  # our StopIteration
+        return tracker.stop_reason, result.message
+    if result.status not in _SCIPY_STOP_REASON:
+        raise FloatingPointError(f"{method} failed: {result.message}")
+    return _SCIPY_STOP_REASON[result.status], result.message
+
+
+@dataclass
+class _Epochs:
+    """Seeded shuffling into mini-batches: iterating yields one epoch's row index arrays."""
+
+    n_examples: int
+    batch_size: int
+    rng: np.random.Generator
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        order = self.rng.permutation(self.n_examples)
+        for start in range(0, self.n_examples, self.batch_size):
+            # Sorted rows read a memory-mapped X front to back; a batch's sum does not care.
+            yield np.sort(order[start : start + self.batch_size])
+
+
+def _mini_batch(
+    objective, theta0, tracker, update, epoch, max_iter, tol, n_iter_no_change
+) -> tuple[str, str]:
+    """One loop for every mini-batch solver: ``update(theta, grad)`` is the solver's step."""
+    theta = theta0.copy()
+    best_cost, stalled = math.inf, 0
+    for _ in range(max_iter):
+        cost, grad_sum = 0.0, np.zeros_like(theta)
+        for rows in epoch:
+            J, grad = objective(theta, rows)
+            update(theta, grad)
+            cost += J * len(rows) / epoch.n_examples
+            grad_sum += len(rows) * grad
+        grad_norm = float(np.linalg.norm(grad_sum)) / epoch.n_examples
+        if tracker.record(theta, cost, grad_norm):
+            return tracker.stop_reason, f"{tracker.stop_reason} after {len(tracker.history)} epochs"
+        # scikit-learn's test: n_iter_no_change epochs in a row without improving the cost by tol
+        # (when early stopping, the validation score's patience replaces it).
+        stalled = stalled + 1 if cost > best_cost - tol else 0
+        best_cost = min(best_cost, cost)
+        if stalled >= n_iter_no_change and not tracker.early_stopping:
+            return "converged", f"cost improved by less than {tol} for {stalled} epochs"
+    return "max_iter", f"reached max_iter={max_iter} epochs"
+
+
+class _Adam:
+    """Adam (Kingma and Ba, 2015) with bias-corrected moments; a call updates theta in place."""
+
+    def __init__(self, theta0, learning_rate, beta1=0.9, beta2=0.999, eps=1e-8):
+        self.learning_rate, self.beta1, self.beta2, self.eps = learning_rate, beta1, beta2, eps
+        self.m, self.v = np.zeros_like(theta0), np.zeros_like(theta0)
+        self.step = 0
+
+    def __call__(self, theta, grad):
+        self.step += 1
+        self.m *= self.beta1
+        self.m += (1 - self.beta1) * grad
+        self.v *= self.beta2
+        self.v += (1 - self.beta2) * np.square(grad)
+        correction = math.sqrt(1 - self.beta2**self.step) / (1 - self.beta1**self.step)
+        theta -= self.learning_rate * correction * self.m / (np.sqrt(self.v) + self.eps)
+
+
+class _SGD:
+    """SGD with (heavy-ball) momentum; a call updates theta in place."""
+
+    def __init__(self, theta0, learning_rate, momentum):
+        self.learning_rate, self.momentum = learning_rate, momentum
+        self.velocity = np.zeros_like(theta0)
+
+    def __call__(self, theta, grad):
+        self.velocity *= self.momentum
+        self.velocity -= self.learning_rate * grad
+        theta += self.velocity
+
+
+# --- train ---------------------------------------------------------------------------------------
+
+
+def train(
+    X,
+    y,
+    *,
+    hidden_layer_sizes: Sequence[int] = (25,),
+    lam: float = 1.0,
+    solver: str = "lbfgs",
+    max_iter: int = 100,
+    tol: float = 1e-8,
+    batch_size: int = 200,
+    learning_rate: float | None = None,
+    momentum: float = 0.9,
+    validation_data: tuple | None = None,
+    validation_fraction: float = 0.0,
+    early_stopping: bool = False,
+    n_iter_no_change: int = 10,
+    random_state: int | None = 0,
+    init_epsilon: float | None = network.COURSE_EPSILON,
+    initial: Model | np.ndarray | None = None,
+    labels: LabelMap | Sequence | None = None,
+    image_shape: tuple[int, int] | None = None,
+    pixel_order: str = "C",
+    dtype=None,
+    threads: int | None = None,
+    sample_weight=None,
+    chunk_size: int | None = None,
+    callback: Callable[[History, np.ndarray], object] | None = None,
+    progress: Callable[[History], None] | None = None,
+) -> Model:
+    """Train a network on examples ``X`` with labels ``y``.
+
+    Parameters
+    ----------
+    X : (m, n) examples, one per row (any real dtype; a ``numpy.memmap`` works).
+    y : (m,) labels of any kind (ints, strings); ``LabelMap.fit(y)`` orders the output units
+        unless ``labels`` (or ``initial``) gives the order.
+    hidden_layer_sizes : units of each hidden layer (an int for one layer); ``()`` is one-vs-all
+        logistic regression.
+    lam : L2 penalty strength, the course's lambda: ``J`` gets ``lam / (2 m) sum ||Theta_l[:, 1:]||^2``
+        with ``m`` the training examples (the sum of ``sample_weight``), whatever the solver.
+    solver, max_iter, tol, batch_size, learning_rate, momentum, early_stopping, n_iter_no_change,
+    callback, progress : see ``minimize``.
+    validation_data : ``(X_val, y_val)`` scored after every iteration (``History.val_*``).
+    validation_fraction : or hold out this fraction of ``X`` for that, stratified by label and
+        seeded by ``random_state`` (``sklearn.model_selection.train_test_split``).
+    random_state : seed of the initial weights (``np.random.default_rng(random_state)``), then of
+        the mini-batch shuffling, and of the validation split.
+    init_epsilon : initial weights are uniform in ``[-init_epsilon, init_epsilon]``; None uses
+        ``sqrt(6) / sqrt(s_l + s_{l+1})`` per layer.
+    initial : a ``Model`` (resume, warm start) or flat ``theta`` to start from instead. A Model's
+        layer sizes, label map, image shape and pixel order are kept, and the new history rows are
+        appended to its history, numbered on.
+    labels : the output units' labels, a ``LabelMap`` or a sequence of labels.
+    image_shape, pixel_order : the ``Model``'s image layout; default ``image_shape`` is square
+        when ``n`` is a perfect square, else ``(1, n)``.
+    dtype : float64 or float32 for the whole computation; default: ``X``'s dtype if it is one of
+        them, else float64. The returned weights have this dtype.
+    threads : threads for NumPy's BLAS during training. None: one thread when the rows of one
+        evaluation (``batch_size``, ``chunk_size`` or ``m``) times the weights are below
+        ``THREADED_WORK``, else NumPy's pool as it is. Other BLAS pools get one thread.
+    sample_weight : (m,) non-negative weight of each example.
+    chunk_size : full-batch evaluations go through at most this many rows at a time.
+
+    Returns
+    -------
+    Model
+        ``history`` holds ``History.as_arrays()``; ``info`` the settings and outcome (``n_iter``
+        counts this call's iterations, ``best_iteration`` is the history's number of the
+        iteration whose weights were kept, ``stop_reason`` as in ``MinimizeResult``).
+
+    Notes
+    -----
+    Ctrl-C (or a SIGTERM handler that raises ``KeyboardInterrupt``) during training returns the
+    model of the last completed iteration (the best one when early stopping), with
+    ``info["stop_reason"] == "interrupted"``.
+    """
+    _check_settings(
+        solver,
+        lam,
+        max_iter,
+        tol,
+        batch_size,
+        learning_rate,
+        momentum,
+        n_iter_no_change,
+        init_epsilon,
+        validation_fraction,
+        pixel_order,
+        random_state,
+    )
+    dtype = _float_dtype(X, dtype)
+    fingerprint = data_fingerprint(X, y)
+    X, y = _check_data(X, y, dtype, "X", "y")
+    sample_weight = _check_sample_weight(sample_weight, len(X), dtype)
+    rng = np.random.default_rng(random_state)
+    labels, layer_sizes, theta0 = _start(
+        initial, labels, y, X.shape[1], hidden_layer_sizes, rng, init_epsilon, dtype
+    )
+    X, y, sample_weight, X_val, y_val = _split(
+        X, y, sample_weight, validation_data, validation_fraction, random_state, dtype
+    )
+    if early_stopping and X_val is None:
+        raise ValueError("early_stopping needs validation_data or a validation_fraction > 0")
+    objective = _objective(
+        X, labels.one_hot(y, dtype=dtype), lam, layer_sizes, sample_weight, chunk_size
+    )
+    validate = None if X_val is None else _validator(X_val, y_val, labels, layer_sizes)
+
+    mini_batch = solver not in _SCIPY_METHOD
+    rows = min(batch_size if mini_batch else (chunk_size or len(X)), len(X))
+    if threads is None and rows * len(theta0) < THREADED_WORK:
+        threads = 1
+    start = time.perf_counter()
+    with blas_threads(threads):
+        result = minimize(
+            objective,
+            theta0,
+            solver=solver,
+            max_iter=max_iter,
+            tol=tol,
+            batch_size=rows,
+            learning_rate=learning_rate,
+            momentum=momentum,
+            n_examples=len(X),
+            rng=rng,
+            validate=validate,
+            early_stopping=early_stopping,
+            n_iter_no_change=n_iter_no_change,
+            callback=callback,
+            progress=progress,
+        )
+    elapsed = time.perf_counter() - start
+
+    previous = initial.history if isinstance(initial, Model) else {}
+    history, done = _continued(previous, result.history)
+    info = {
+        "lam": float(lam),
+        "solver": solver,
+        "max_iter": int(max_iter),
+        "tol": float(tol),
+        "batch_size": rows if mini_batch else None,
+        "learning_rate": (learning_rate or DEFAULT_LEARNING_RATE[solver]) if mini_batch else None,
+        "momentum": float(momentum) if solver == "sgd" else None,
+        "hidden_layer_sizes": [int(s) for s in layer_sizes[1:-1]],
+        "random_state": random_state,
+        "init_epsilon": None if init_epsilon is None else float(init_epsilon),
+        "dtype": dtype.name,
+        "threads": threads,
+        "early_stopping": bool(early_stopping),
+        "n_iter_no_change": int(n_iter_no_change),
+        "n_iter": len(result.history),
+        "stop_reason": result.stop_reason,
+        "best_iteration": done + result.best_iteration,
+        "train_time_s": elapsed,
+        "data_fingerprint": fingerprint,
+        "n_train": len(X),
+        "n_validation": 0 if X_val is None else len(X_val),
+    }
+    if isinstance(initial, Model):
+        image_shape, pixel_order = initial.image_shape, initial.pixel_order
+    elif image_shape is None:
+        image_shape = _default_image_shape(X.shape[1])
+    thetas = network.unpack(result.theta, layer_sizes)
+    return Model(thetas, labels, image_shape, pixel_order, info, history)
+
+
+def data_fingerprint(X, y) -> str:
+    """SHA-256 (hex) of the examples as given (dtype, shape, values in C order) and the labels."""
+    X = np.asarray(X)
+    digest = hashlib.sha256(f"{X.dtype.str}{X.shape}".encode())
+    for start in range(0, len(X), 4096):  # row blocks: no copy of a big (or memory-mapped) X
+        digest.update(np.ascontiguousarray(X[start : start + 4096]).data)
+    digest.update("\0".join(map(str, np.asarray(y).tolist())).encode())
+    return digest.hexdigest()
+
+
+def _check_settings(
+    solver,
+    lam,
+    max_iter,
+    tol,
+    batch_size,
+    learning_rate,
+    momentum,
+    n_iter_no_change,
+    init_epsilon,
+    validation_fraction,
+    pixel_order,
+    random_state,
+) -> None:
+    """ValueError naming the first setting out of range."""
+    if solver not in SOLVERS:
+        raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
+    checks = [
+        ("lam", lam, lam >= 0, ">= 0"),
+        ("tol", tol, tol >= 0, ">= 0"),
+        ("learning_rate", learning_rate, learning_rate is None or learning_rate > 0, "> 0 or None"),
+        ("momentum", momentum, 0 <= momentum < 1, "in [0, 1)"),
+        ("init_epsilon", init_epsilon, init_epsilon is None or init_epsilon > 0, "> 0 or None"),
+        ("validation_fraction", validation_fraction, 0 <= validation_fraction < 1, "in [0, 1)"),
+    ]
+    for name, value, ok, expected in checks:
+        if (value is not None and not math.isfinite(value)) or not ok:
+            raise ValueError(f"{name} must be {expected}, got {value!r}")
+    for name, value in [
+        ("max_iter", max_iter),
+        ("batch_size", batch_size),
+        ("n_iter_no_change", n_iter_no_change),
+    ]:
+        if not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if pixel_order not in ("C", "F"):
+        raise ValueError(f"pixel_order must be 'C' or 'F', got {pixel_order!r}")
+    if random_state is not None and not isinstance(random_state, int):
+        raise ValueError(f"random_state must be an int or None, got {random_state!r}")
+
+
+def _float_dtype(X, dtype) -> np.dtype:
+    """The computation's dtype: ``dtype`` if given, else X's when it is float32/64, else float64."""
+    if dtype is None:
+        dtype = getattr(X, "dtype", np.float64)
+        return np.dtype(dtype if dtype in (np.float32, np.float64) else np.float64)
+    if np.dtype(dtype) not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
+    return np.dtype(dtype)
+
+
+def _check_data(X, y, dtype, x_name, y_name) -> tuple[np.ndarray, np.ndarray]:
+    """X as a finite (m, n) array of ``dtype`` (no copy when it already is one), y as (m,)."""
+    X, y = np.asarray(X), np.asarray(y)
+    if X.ndim != 2 or 0 in X.shape:
+        raise ValueError(f"{x_name} must be a non-empty 2-D array (m, n), got shape {X.shape}")
+    if X.dtype.kind not in "biuf":
+        raise ValueError(f"{x_name} must hold numbers, got dtype {X.dtype}")
+    X = X.astype(dtype, copy=False)
+    # A sum is a cheap scan (no temporary the size of X); only a non-finite one needs the full test.
+    if not math.isfinite(X.sum(dtype=np.float64)) and not np.isfinite(X).all():
+        raise ValueError(f"{x_name} contains NaN or infinite values")
+    if y.shape != (len(X),):
+        raise ValueError(f"{y_name} must have shape ({len(X)},) to match {x_name}, got {y.shape}")
+    return X, y
+
+
+def _check_sample_weight(sample_weight, m, dtype) -> np.ndarray | None:
+    if sample_weight is None:
+        return None
+    w = np.asarray(sample_weight, dtype=dtype)
+    if w.shape != (m,):
+        raise ValueError(f"sample_weight must have shape ({m},), got {w.shape}")
+    if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+        raise ValueError("sample_weight must be finite, non-negative, and not all zero")
+    return w
+
+
+def _start(initial, labels, y, n, hidden_layer_sizes, rng, init_epsilon, dtype):
+    """(label map, layer sizes, theta0): from ``initial`` when given, else new random weights."""
+    if isinstance(initial, Model):
+        if labels is not None and LabelMap(_classes(labels)) != initial.labels:
+            raise ValueError(
+                f"labels {_classes(labels)} differ from initial's {initial.labels.classes}"
+            )
+        if initial.layer_sizes[0] != n:
+            raise ValueError(f"initial reads {initial.layer_sizes[0]} inputs, X has {n} columns")
+        labels, layer_sizes = initial.labels, initial.layer_sizes
+    else:
+        try:
+            labels = LabelMap.fit(y) if labels is None else LabelMap(_classes(labels))
+        except ValueError as err:
+            raise ValueError(f"y: {err}") from err
+        if isinstance(hidden_layer_sizes, (int, np.integer)):
+            hidden_layer_sizes = (hidden_layer_sizes,)
+        hidden = [int(s) for s in hidden_layer_sizes]
+        if any(s < 1 for s in hidden):
+            raise ValueError(f"hidden_layer_sizes must be positive, got {list(hidden_layer_sizes)}")
+        layer_sizes = [n, *hidden, len(labels)]
+    if initial is None:
+        theta0 = network.initialize(layer_sizes, rng, epsilon=init_epsilon, dtype=dtype)
+    elif isinstance(initial, Model):
+        theta0 = network.pack(initial.thetas).astype(dtype)
+    else:
+        theta0 = np.array(initial, dtype=dtype)  # a copy: the caller's array is never touched
+        if theta0.shape != (network.n_params(layer_sizes),):
+            raise ValueError(
+                f"initial must be a flat theta of shape ({network.n_params(layer_sizes)},) "
+                f"for layer sizes {layer_sizes}, got {theta0.shape}"
+            )
+    return labels, layer_sizes, theta0
+
+
+def _classes(labels):
+    return labels.classes if isinstance(labels, LabelMap) else labels
+
+
+def _split(X, y, sample_weight, validation_data, validation_fraction, random_state, dtype):
+    """(X, y, sample_weight) to train on, and (X_val, y_val) or (None, None)."""
+    if validation_data is not None:
+        if validation_fraction:
+            raise ValueError("give validation_data or validation_fraction, not both")
+        X_val, y_val = _check_data(
+            *validation_data, dtype, "validation_data X", "validation_data y"
+        )
+        if X_val.shape[1] != X.shape[1]:
+            raise ValueError(f"validation_data X has {X_val.shape[1]} columns, X has {X.shape[1]}")
+        return X, y, sample_weight, X_val, y_val
+    if not validation_fraction:
+        return X, y, sample_weight, None, None
+    arrays = [X, y] if sample_weight is None else [X, y, sample_weight]
+    try:
+        parts = train_test_split(
+            *arrays, test_size=validation_fraction, stratify=y, random_state=random_state
+        )
+    except ValueError as err:
+        raise ValueError(f"validation_fraction={validation_fraction}: {err}") from err
+    X, X_val, y, y_val = parts[:4]
+    return X, y, (None if sample_weight is None else parts[4]), X_val, y_val
+
+
+def _objective(X, Y, lam, layer_sizes, sample_weight, chunk_size) -> Objective:
+    """``objective(theta, rows=None) -> (J, grad)`` on the training set, as ``minimize`` wants."""
+    total = len(X) if sample_weight is None else float(sample_weight.sum())
+
+    def objective(theta, rows=None):
+        if rows is None:
+            return network.cost_and_gradient(
+                theta, X, Y, lam, layer_sizes, sample_weight=sample_weight, chunk_size=chunk_size
+            )
+        w = None if sample_weight is None else sample_weight[rows]
+        loss, grad = network.loss_sum_and_gradient(theta, X[rows], Y[rows], layer_sizes, w)
+        # Average over the batch's expected weight, not its actual one (unbiased, and no 0/0 for
+        # a batch of zero weights), and keep the penalty at lam/(2 total) whatever the batch.
+        share = len(rows) * total / len(X)
+        return network.regularize(theta, loss, grad, lam * share / total, share, layer_sizes)
+
+    return objective
+
+
+def _validator(X_val, y_val, labels, layer_sizes) -> Callable[[np.ndarray], tuple[float, float]]:
+    """``validate(theta) -> (mean cross entropy without penalty, accuracy)`` on a held-out set."""
+    try:
+        units = labels.encode(y_val)
+    except ValueError as err:
+        raise ValueError(f"validation_data y: {err}") from err
+    index = np.arange(len(units))
+
+    def validate(theta):
+        thetas = network.unpack(np.asarray(theta, dtype=X_val.dtype), layer_sizes)
+        hidden = network.forward(thetas[:-1], X_val)[-1]
+        W = thetas[-1]
+        Z = hidden @ W[:, 1:].T + W[:, 0]  # output logits (m, K)
+        # -y log g(z) - (1 - y) log(1 - g(z)) = softplus(z) - y z, finite for any z.
+        cost = (network.softplus(Z).sum() - Z[index, units].sum()) / len(Z)
+        return float(cost), float(np.mean(Z.argmax(axis=1) == units))
+
+    return validate
+
+
+def _continued(previous: dict, history: History) -> tuple[dict[str, np.ndarray], int]:
+    """(columns, iterations done before): ``history`` appended to the history of the model it
+    continues, iterations and times numbered on; as it is when that model has no such history."""
+    columns = history.as_arrays()
+    if not previous or set(previous) != set(columns) or len(previous["iteration"]) == 0:
+        return columns, 0
+    done = int(previous["iteration"][-1])
+    columns["iteration"] += done
+    columns["time"] += float(previous["time"][-1])
+    merged = {name: np.concatenate([previous[name], column]) for name, column in columns.items()}
+    return merged, done
+
+
+def _default_image_shape(n: int) -> tuple[int, int]:
+    side = math.isqrt(n)
+    return (side, side) if side * side == n else (1, n)
