@@ -79,13 +79,13 @@ def blas_threads(threads: int | None = None) -> Iterator[None]:
     threads : positive int or None
         Threads for NumPy's BLAS.
     """
-    if threads is not None and (not isinstance(threads, int) or threads < 1):
+    if threads is not None and (not isinstance(threads, (int, np.integer)) or threads < 1):
         raise ValueError(f"threads must be a positive integer or None, got {threads!r}")
     numpy_pools, other_pools = _blas_pools()
     with ExitStack() as stack:
         stack.enter_context(other_pools.limit(limits=1))
         if threads is not None:
-            stack.enter_context(numpy_pools.limit(limits=threads))
+            stack.enter_context(numpy_pools.limit(limits=int(threads)))
         yield
 
 
@@ -95,8 +95,12 @@ def _blas_pools() -> tuple[ThreadpoolController, ThreadpoolController]:
     numpy_dir = Path(np.__file__).resolve().parent
     # Wheels put NumPy's OpenBLAS in site-packages/numpy.libs (Linux) or numpy/.dylibs (macOS).
     numpy_dirs = (str(numpy_dir), str(numpy_dir.parent / "numpy.libs"))
-    ours = [lib.filepath for lib in blas.lib_controllers if lib.filepath.startswith(numpy_dirs)]
-    if not ours:  # one BLAS shared by NumPy and SciPy
+    ours = [
+        lib.filepath
+        for lib in blas.lib_controllers
+        if str(Path(lib.filepath).resolve()).startswith(numpy_dirs)
+    ]
+    if not ours:  # NumPy uses a BLAS installed elsewhere (conda, system), likely shared with SciPy
         return blas, blas.select(filepath=[])
     others = [lib.filepath for lib in blas.lib_controllers if lib.filepath not in ours]
     return blas.select(filepath=ours), blas.select(filepath=others)
@@ -267,8 +271,9 @@ def minimize(
         callback) ends training with ``stop_reason="interrupted"`` and the weights of the last
         completed iteration (or the best one), never half-updated ones.
     """
-    if solver not in SOLVERS:
-        raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
+    _check_solver_settings(
+        solver, max_iter, tol, batch_size, learning_rate, momentum, n_iter_no_change
+    )
     if early_stopping and validate is None:
         raise ValueError("early_stopping needs a validation set (validate)")
     theta0 = np.asarray(theta0)
@@ -476,20 +481,10 @@ def train(
     model of the last completed iteration (the best one when early stopping), with
     ``info["stop_reason"] == "interrupted"``.
     """
-    _check_settings(
-        solver,
-        lam,
-        max_iter,
-        tol,
-        batch_size,
-        learning_rate,
-        momentum,
-        n_iter_no_change,
-        init_epsilon,
-        validation_fraction,
-        pixel_order,
-        random_state,
+    _check_solver_settings(
+        solver, max_iter, tol, batch_size, learning_rate, momentum, n_iter_no_change
     )
+    _check_train_settings(lam, init_epsilon, validation_fraction, pixel_order, random_state)
     dtype = _float_dtype(X, dtype)
     fingerprint = data_fingerprint(X, y)
     X, y = _check_data(X, y, dtype, "X", "y")
@@ -544,7 +539,7 @@ def train(
         "learning_rate": (learning_rate or DEFAULT_LEARNING_RATE[solver]) if mini_batch else None,
         "momentum": float(momentum) if solver == "sgd" else None,
         "hidden_layer_sizes": [int(s) for s in layer_sizes[1:-1]],
-        "random_state": random_state,
+        "random_state": None if random_state is None else int(random_state),
         "init_epsilon": None if init_epsilon is None else float(init_epsilon),
         "dtype": dtype.name,
         "threads": threads,
@@ -576,45 +571,39 @@ def data_fingerprint(X, y) -> str:
     return digest.hexdigest()
 
 
-def _check_settings(
-    solver,
-    lam,
-    max_iter,
-    tol,
-    batch_size,
-    learning_rate,
-    momentum,
-    n_iter_no_change,
-    init_epsilon,
-    validation_fraction,
-    pixel_order,
-    random_state,
+def _check_solver_settings(
+    solver, max_iter, tol, batch_size, learning_rate, momentum, n_iter_no_change
 ) -> None:
-    """ValueError naming the first setting out of range."""
+    """ValueError naming the first optimizer setting out of range."""
     if solver not in SOLVERS:
         raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
-    checks = [
-        ("lam", lam, lam >= 0, ">= 0"),
-        ("tol", tol, tol >= 0, ">= 0"),
-        ("learning_rate", learning_rate, learning_rate is None or learning_rate > 0, "> 0 or None"),
-        ("momentum", momentum, 0 <= momentum < 1, "in [0, 1)"),
-        ("init_epsilon", init_epsilon, init_epsilon is None or init_epsilon > 0, "> 0 or None"),
-        ("validation_fraction", validation_fraction, 0 <= validation_fraction < 1, "in [0, 1)"),
-    ]
-    for name, value, ok, expected in checks:
-        if (value is not None and not math.isfinite(value)) or not ok:
-            raise ValueError(f"{name} must be {expected}, got {value!r}")
-    for name, value in [
-        ("max_iter", max_iter),
-        ("batch_size", batch_size),
-        ("n_iter_no_change", n_iter_no_change),
-    ]:
+    _require_real("tol", tol, tol >= 0, ">= 0")
+    ok = learning_rate is None or learning_rate > 0
+    _require_real("learning_rate", learning_rate, ok, "> 0 or None")
+    _require_real("momentum", momentum, 0 <= momentum < 1, "in [0, 1)")
+    for name, value in [("max_iter", max_iter), ("batch_size", batch_size),
+                        ("n_iter_no_change", n_iter_no_change)]:  # fmt: skip
         if not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _check_train_settings(lam, init_epsilon, validation_fraction, pixel_order, random_state):
+    """ValueError naming the first model or data setting out of range."""
+    _require_real("lam", lam, lam >= 0, ">= 0")
+    ok = init_epsilon is None or init_epsilon > 0
+    _require_real("init_epsilon", init_epsilon, ok, "> 0 or None")
+    ok = 0 <= validation_fraction < 1
+    _require_real("validation_fraction", validation_fraction, ok, "in [0, 1)")
     if pixel_order not in ("C", "F"):
         raise ValueError(f"pixel_order must be 'C' or 'F', got {pixel_order!r}")
-    if random_state is not None and not isinstance(random_state, int):
+    if random_state is not None and not isinstance(random_state, (int, np.integer)):
         raise ValueError(f"random_state must be an int or None, got {random_state!r}")
+
+
+def _require_real(name, value, ok, expected) -> None:
+    """ValueError unless ``ok`` and ``value`` is finite (or None)."""
+    if not ok or (value is not None and not math.isfinite(value)):
+        raise ValueError(f"{name} must be {expected}, got {value!r}")
 
 
 def _float_dtype(X, dtype) -> np.dtype:
