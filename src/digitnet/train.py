@@ -115,7 +115,7 @@ class History:
 
     Attributes
     ----------
-    iteration : 1, 2, ... (a resumed model's history continues its numbering).
+    iteration : 1, 2, ... (``train`` numbers a resumed model's rows on from its history's).
     cost : the training objective ``J`` (with the L2 penalty) after the iteration. For adam and sgd,
         the mean of the epoch's mini-batch costs, each taken before its step: a running estimate
         that costs no extra pass over the data.
