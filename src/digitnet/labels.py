@@ -31,7 +31,7 @@ class LabelMap:
         classes = tuple(np.asarray(classes).tolist())
         if len(classes) < 2:
             raise ValueError(
-                f"a classifier needs at least 2 classes, got {len(classes)}: {classes}"
+                f"a classifier needs at least 2 classes, got {len(classes)} class: {classes}"
             )
         if len(set(classes)) != len(classes):
             raise ValueError(f"class labels must be distinct, got {classes}")

@@ -1,0 +1,169 @@
+"""DigitNetClassifier: scikit-learn's own estimator checks, its tools, and an independent oracle."""
+
+import warnings
+
+import numpy as np
+import pytest
+from conftest import shared_file
+from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split
+from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import (
+    check_sample_weight_equivalence_on_dense_data,
+    parametrize_with_checks,
+)
+
+from digitnet import network
+from digitnet.estimator import DigitNetClassifier
+
+
+def expected_failed_checks(estimator):
+    """The one check that cannot pass as scikit-learn runs it, and why."""
+    if estimator.solver != "lbfgs":
+        return {}
+    reason = (
+        "weights and repeated rows give the same cost only up to rounding, and L-BFGS stops at a "
+        "tolerance, so the two fits stop ~1e-4 apart in probability; run to convergence (tol=0) "
+        "they agree, which test_sample_weight_equals_repetition_when_converged checks"
+    )
+    return {"check_sample_weight_equivalence_on_dense_data": reason}
+
+
+@parametrize_with_checks(
+    [
+        DigitNetClassifier(random_state=0),
+        DigitNetClassifier(solver="adam", learning_rate=0.05, max_iter=200, random_state=0),
+    ],
+    expected_failed_checks=expected_failed_checks,
+)
+def test_scikit_learn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+def test_sample_weight_equals_repetition_when_converged():
+    check_sample_weight_equivalence_on_dense_data(
+        "DigitNetClassifier", DigitNetClassifier(tol=0, max_iter=2000, random_state=0)
+    )
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return train_test_split(X / 16, y, test_size=0.2, stratify=y, random_state=0)
+
+
+def test_pipeline_grid_search_and_cross_validation(digits):
+    X_train, _, y_train, _ = digits
+    X, y = X_train[:600], y_train[:600]
+    pipe = make_pipeline(StandardScaler(), DigitNetClassifier(max_iter=60, random_state=0))
+    assert pipe.fit(X, y).score(X, y) > 0.95
+    grid = GridSearchCV(
+        DigitNetClassifier(max_iter=60, random_state=0),
+        {"lam": [0.1, 3.0], "hidden_layer_sizes": [(10,), (25,)]},
+        cv=3,
+    ).fit(X, y)
+    assert grid.best_params_["hidden_layer_sizes"] in [(10,), (25,)]
+    assert grid.best_score_ > 0.85
+    scores = cross_val_score(DigitNetClassifier(max_iter=60, random_state=0), X, y, cv=3)
+    assert scores.shape == (3,) and scores.min() > 0.85
+
+
+def test_cost_equals_mlpclassifier_loss_and_gradient():
+    """Oracle: scikit-learn's MLP with logistic output on one-hot targets has the same cost."""
+    rng = np.random.default_rng(0)
+    sizes, lam, m = [12, 7, 5, 4], 0.7, 30
+    X = rng.normal(size=(m, 12))
+    Y = np.eye(4)[rng.integers(0, 4, m)]
+    thetas = network.unpack(network.initialize(sizes, rng, epsilon=1.0), sizes)
+    J, grad = network.cost_and_gradient(network.pack(thetas), X, Y, lam, sizes)
+
+    mlp = MLPClassifier(
+        hidden_layer_sizes=sizes[1:-1], activation="logistic", alpha=lam, max_iter=1
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        mlp.fit(X, Y)  # multilabel indicator targets: logistic outputs, binary log loss per unit
+    mlp.coefs_ = [theta[:, 1:].T.copy() for theta in thetas]
+    mlp.intercepts_ = [theta[:, 0].copy() for theta in thetas]
+    activations = [X] + [None] * (len(sizes) - 1)
+    deltas = [None] * (len(sizes) - 1)
+    coef_grads = [np.empty_like(c) for c in mlp.coefs_]
+    intercept_grads = [np.empty_like(b) for b in mlp.intercepts_]
+    # _backprop is private, but it is the loss and gradient the MLP trains on: the truest oracle.
+    loss, coef_grads, intercept_grads = mlp._backprop(
+        X, Y, None, activations, deltas, coef_grads, intercept_grads
+    )
+    assert J == pytest.approx(loss, rel=1e-12)
+    for G, gW, gb in zip(network.unpack(grad, sizes), coef_grads, intercept_grads):
+        np.testing.assert_allclose(G[:, 1:], gW.T, rtol=1e-10, atol=1e-15)
+        np.testing.assert_allclose(G[:, 0], gb, rtol=1e-10, atol=1e-15)
+
+
+def test_accuracy_at_least_mlpclassifier_on_digits(digits):
+    X_train, X_test, y_train, y_test = digits
+    ours = DigitNetClassifier(lam=1.0, max_iter=200, random_state=0).fit(X_train, y_train)
+    theirs = MLPClassifier(
+        hidden_layer_sizes=(25,), activation="logistic", solver="lbfgs", alpha=1.0,
+        max_iter=200, random_state=0,
+    ).fit(X_train, y_train)  # fmt: skip
+    assert ours.score(X_test, y_test) >= theirs.score(X_test, y_test) - 0.005
+
+
+@pytest.mark.parametrize("solver", ["lbfgs", "cg", "adam", "sgd"])
+def test_history_for_every_solver(digits, solver):
+    X_train, _, y_train, _ = digits
+    clf = DigitNetClassifier(
+        solver=solver, max_iter=15, early_stopping=True, validation_fraction=0.2, random_state=0
+    ).fit(X_train, y_train)
+    assert clf.n_iter_ == len(clf.loss_curve_) == len(clf.validation_scores_) >= 1
+    assert np.all(np.isfinite(clf.validation_scores_))
+    assert clf.best_loss_ == min(clf.loss_curve_)
+
+
+def test_float32_is_kept_and_random_state_reproduces(digits):
+    X_train, X_test, y_train, _ = digits
+    X32 = X_train.astype(np.float32)
+    a = DigitNetClassifier(max_iter=30, random_state=3).fit(X32, y_train)
+    b = DigitNetClassifier(max_iter=30, random_state=3).fit(X32, y_train)
+    assert a.thetas_[0].dtype == np.float32
+    for ta, tb in zip(a.thetas_, b.thetas_):
+        np.testing.assert_array_equal(ta, tb)
+    np.testing.assert_array_equal(a.predict_proba(X_test), b.predict_proba(X_test))
+
+
+def test_save_load_and_octave(tmp_path, digits, mnist20):
+    X_train, X_test, y_train, _ = digits
+    clf = DigitNetClassifier(max_iter=20, random_state=0).fit(X_train, y_train)
+    clf.save(tmp_path / "clf.npz")
+    again = DigitNetClassifier.load(tmp_path / "clf.npz")
+    np.testing.assert_array_equal(again.predict_proba(X_test), clf.predict_proba(X_test))
+
+    course = DigitNetClassifier.from_octave(shared_file("ex4weights.mat"))
+    X, y = mnist20
+    assert course.score(X, y % 10) == pytest.approx(0.952, abs=0.005)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"lam": -1}, "lam must be >= 0"),
+        ({"solver": "newton"}, "solver must be one of"),
+        ({"hidden_layer_sizes": (0,)}, "hidden_layer_sizes must be positive"),
+        ({"max_iter": 0}, "max_iter must be >= 1"),
+        ({"validation_fraction": 1.0}, "validation_fraction must be < 1"),
+    ],
+)
+def test_bad_parameters_are_named(params, message):
+    with pytest.raises(ValueError, match=message):
+        DigitNetClassifier(**params).fit(np.eye(4), [0, 1, 0, 1])
+
+
+def test_feature_names_from_a_dataframe(digits):
+    pd = pytest.importorskip("pandas")
+    X_train, _, y_train, _ = digits
+    frame = pd.DataFrame(X_train[:200], columns=[f"pixel{i}" for i in range(64)])
+    clf = DigitNetClassifier(max_iter=10, random_state=0).fit(frame, y_train[:200])
+    assert list(clf.feature_names_in_) == list(frame.columns)
