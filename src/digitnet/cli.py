@@ -159,6 +159,12 @@ def _accuracy_line(model, X, y) -> tuple[float, str]:
 )
 @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
 @click.option(
+    "--report",
+    "with_report",
+    is_flag=True,
+    help="Also write an HTML report (beside --out, else report.html) on the test split.",
+)
+@click.option(
     "--resume",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Continue from this model.",
@@ -180,6 +186,7 @@ def train(
     threads,
     out,
     force,
+    with_report,
     resume,
 ):
     """Train a network and print its test accuracy.
@@ -193,6 +200,10 @@ def train(
     from digitnet import train as training
 
     _check_out(out, force)
+    report_path = (
+        (out.with_suffix(".html") if out else Path("report.html")) if with_report else None
+    )
+    _check_out(report_path, force)
     full_batch = solver in ("lbfgs", "cg")
     if (epochs if full_batch else max_iter) is not None:
         flag, use = ("--epochs", "--max-iter") if full_batch else ("--max-iter", "--epochs")
@@ -254,6 +265,19 @@ def train(
         click.echo(f"saved {out}", err=True)
     elif info["stop_reason"] == "interrupted":
         click.echo("interrupted; pass --out to keep the weights next time", err=True)
+    if report_path is not None:
+        X_report, y_report, name = (
+            (X, y, "the training data") if X_test is None else (X_test, y_test, "the test split")
+        )
+        _write_report(
+            model,
+            X_report,
+            y_report,
+            f"{dataset.name}, {name}",
+            report_path,
+            force,
+            title=f"digitnet {'-'.join(map(str, model.layer_sizes))} on {dataset.name}",
+        )
     if info["stop_reason"] == "interrupted":
         sys.exit(130)
 
@@ -487,6 +511,167 @@ def import_command(weights, out, force):
     model = model_io.import_octave(weights)
     model_io.save(model, out, overwrite=force)
     click.echo(f"wrote {out} ({'-'.join(map(str, model.layer_sizes))})")
+
+
+# --- pictures and the report --------------------------------------------------------------------
+
+PICTURES = ("data", "hidden", "curves", "confusion", "mistakes")
+
+
+@main.command()
+@click.argument("kind", type=click.Choice(PICTURES))
+@click.argument(
+    "model_path",
+    metavar="[MODEL]",
+    required=False,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+)
+@data_option
+@click.option(
+    "--split",
+    type=click.Choice(["train", "test"]),
+    default="test",
+    show_default=True,
+    help="Which split of an IDX folder or Fashion-MNIST to use.",
+)
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), help="PNG to write [KIND.png]."
+)
+@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+@click.option("--show", "show_window", is_flag=True, help="Open a window when a display exists.")
+@click.option("--labels/--no-labels", default=False, help="Label each digit (show data).")
+def show(kind, model_path, data, split, out, force, show_window, labels):
+    """Draw a picture: the data, the hidden units, learning curves, confusion or mistakes."""
+    from digitnet import model_io, plots, report
+
+    out = out or Path(f"{kind}.png")
+    _check_out(out, force)
+    model = model_io.load(model_path) if model_path else None
+    if kind != "data" and model is None:
+        raise click.UsageError(f"'show {kind}' needs a MODEL")
+    if kind in ("hidden", "curves"):
+        fig = (
+            plots.plot_hidden_units(model)
+            if kind == "hidden"
+            else plots.plot_learning_curves(model.history)
+        )
+    else:
+        dataset = _load_data(data, split, "float64" if model is None else str(model.dtype))
+        if kind == "data":
+            fig = plots.plot_data(
+                dataset.X,
+                dataset.image_shape,
+                dataset.pixel_order,
+                labels=dataset.y if labels else None,
+                title=dataset.name,
+            )
+        else:
+            evaluation = report.Evaluation.of(model, dataset.X, dataset.y, dataset.name)
+            fig = (
+                plots.plot_confusion(evaluation.y, evaluation.predicted, list(model.labels.classes))
+                if kind == "confusion"
+                else plots.plot_mistakes(
+                    evaluation.X,
+                    evaluation.y,
+                    evaluation.predicted,
+                    evaluation.confidence,
+                    model.image_shape,
+                    model.pixel_order,
+                )
+            )
+    plots.save_figure(fig, out)
+    click.echo(f"wrote {out}")
+    if show_window:
+        _open_window(out)
+
+
+def _open_window(png: Path) -> None:
+    """Show the written PNG in a matplotlib window, or say why not."""
+    import os
+
+    if sys.platform.startswith("linux") and not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    ):
+        click.echo("no display here: open the file instead", err=True)
+        return
+    import matplotlib.image
+    import matplotlib.pyplot as plt
+
+    plt.imshow(matplotlib.image.imread(png))
+    plt.axis("off")
+    plt.show()
+
+
+@main.command("report")
+@click.argument(
+    "model_path", metavar="MODEL", type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@data_option
+@click.option(
+    "--split",
+    type=click.Choice(["train", "test"]),
+    default="test",
+    show_default=True,
+    help="Which split of an IDX folder or Fashion-MNIST to use.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("report.html"),
+    show_default=True,
+)
+@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+def report_command(model_path, data, split, out, force):
+    """One self-contained HTML page: model card, metrics and every picture."""
+    from digitnet import model_io
+
+    _check_out(out, force)
+    model = model_io.load(model_path)
+    dataset = _load_data(data, split, str(model.dtype))
+    _write_report(model, dataset.X, dataset.y, dataset.name, out, force, title=str(model_path))
+
+
+def _write_report(model, X, y, name, out, force, title) -> None:
+    from digitnet import report
+
+    evaluation = report.Evaluation.of(model, X, y, name)
+    report.write_report(report.build_report(model, evaluation, title=title), out, overwrite=force)
+    click.echo(f"wrote {out}", err=True)
+
+
+# --- the web page --------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument(
+    "model_path",
+    metavar="[MODEL]",
+    required=False,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Interface to bind (loopback only by default).",
+)
+@click.option("--port", type=int, default=8000, show_default=True)
+def serve(model_path, host, port):
+    """Serve the page where you draw a digit and watch the network read it."""
+    try:
+        from digitnet.web import app
+    except ImportError as err:
+        raise click.ClickException(
+            f"the web page needs the 'web' extra: pip install 'digitnet[web]' ({err})"
+        ) from err
+    from digitnet import model_io
+
+    if model_path is None:
+        click.echo("no MODEL given: training one on scikit-learn's digits first", err=True)
+        default = app.default_model()
+        app.serve(default.model, host, port, note=default.note, test_digits=default.test_digits)
+    else:
+        app.serve(model_io.load(model_path), host, port, note=f"model {model_path.name}")
 
 
 if __name__ == "__main__":
