@@ -517,6 +517,14 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
+def sync_api():
+    """Playwright's sync API, or a skip saying what is missing (before any model is trained)."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
+    return pytest.importorskip("playwright.sync_api", reason="the playwright package is missing")
+
+
+@pytest.fixture(scope="session")
 def mnist_model_path(tmp_path_factory) -> Path:
     """A network trained on mnist-8k's 5000 training digits (a few seconds), saved."""
     from digitnet import model_io
