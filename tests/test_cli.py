@@ -44,7 +44,7 @@ def digits_model(tmp_path_factory):
 
 def test_help_for_every_command():
     commands = ["train", "evaluate", "predict", "gradcheck", "selftest", "export", "import"]
-    commands += ["show", "report", "serve"]
+    commands += ["show", "report", "serve", "explore"]
     assert all(command in run("--help").stdout for command in commands)
     for command in commands:
         assert "Usage: digitnet" in run(command, "--help").stdout
@@ -69,10 +69,22 @@ def test_an_existing_model_is_not_overwritten(digits_model):
 def test_an_interrupted_run_keeps_its_weights_and_resumes(tmp_path, sig):
     out = tmp_path / "m.npz"
     process = subprocess.Popen(
-        [DIGITNET, "train", "--hidden", "200", "--max-iter", "100000", "--validation", "0.2",
-         "--out", str(out)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            DIGITNET,
+            "train",
+            "--hidden",
+            "200",
+            "--max-iter",
+            "100000",
+            "--validation",
+            "0.2",
+            "--out",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     time.sleep(6)  # start-up and some iterations
     process.send_signal(sig)
     _, stderr = process.communicate(timeout=120)
@@ -144,9 +156,13 @@ def test_selftest_passes_and_fails_honestly():
     assert run("selftest").stdout.count("ok ") == 3
     # mnist20-5000.mat is not the course's ex4data1.mat: the published costs must not match.
     result = run(
-        "selftest", "--data", shared_file("mnist20-5000.mat"),
-        "--weights", shared_file("ex4weights.mat"), check=False,
-    )  # fmt: skip
+        "selftest",
+        "--data",
+        shared_file("mnist20-5000.mat"),
+        "--weights",
+        shared_file("ex4weights.mat"),
+        check=False,
+    )
     assert result.returncode == 1
     assert "FAIL cost at lambda 0 = 0.287629" in result.stdout
 
@@ -190,3 +206,25 @@ def test_errors_are_one_line_with_exit_1_and_traceback_with_debug(tmp_path):
     assert "Traceback" in debug.stderr
     assert run("train", "--solver", "newton", check=False).returncode == 2
     assert run("train", "--epochs", "3", check=False).returncode == 2
+
+
+def test_explore_prints_the_grid_and_plots_it(tmp_path):
+    out = tmp_path / "explore.png"
+    result = run(
+        "explore",
+        "--lam",
+        "0",
+        "--lam",
+        "3",
+        "--max-iter",
+        "5",
+        "--max-iter",
+        "15",
+        "--hidden",
+        "10",
+        "--out",
+        out,
+    )
+    rows = [line.split() for line in result.stdout.splitlines()[1:5]]
+    assert [(r[0], r[1]) for r in rows] == [("0", "5"), ("0", "15"), ("3", "5"), ("3", "15")]
+    assert Image.open(out).size[0] > 500

@@ -106,9 +106,13 @@ def test_accuracy_at_least_mlpclassifier_on_digits(digits):
     X_train, X_test, y_train, y_test = digits
     ours = DigitNetClassifier(lam=1.0, max_iter=200, random_state=0).fit(X_train, y_train)
     theirs = MLPClassifier(
-        hidden_layer_sizes=(25,), activation="logistic", solver="lbfgs", alpha=1.0,
-        max_iter=200, random_state=0,
-    ).fit(X_train, y_train)  # fmt: skip
+        hidden_layer_sizes=(25,),
+        activation="logistic",
+        solver="lbfgs",
+        alpha=1.0,
+        max_iter=200,
+        random_state=0,
+    ).fit(X_train, y_train)
     assert ours.score(X_test, y_test) >= theirs.score(X_test, y_test) - 0.005
 
 

@@ -639,6 +639,69 @@ def _write_report(model, X, y, name, out, force, title) -> None:
     click.echo(f"wrote {out}", err=True)
 
 
+@main.command("explore")
+@data_option
+@click.option(
+    "--lam", "lams", type=float, multiple=True, help="Lambda values; repeat. [0 0.3 1 3 10]"
+)
+@click.option(
+    "--max-iter",
+    "max_iters",
+    type=int,
+    multiple=True,
+    help="Iteration counts; repeat. [10 30 100 300]",
+)
+@click.option(
+    "--hidden", type=int, multiple=True, help="Hidden layer size; repeat for more layers. [25]"
+)
+@click.option(
+    "--validation",
+    type=float,
+    default=0.3,
+    show_default=True,
+    help="Fraction held out for validation.",
+)
+@click.option("--workers", type=int, help="Processes (default: one per core).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("explore.png"),
+    show_default=True,
+)
+@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+def explore_command(data, lams, max_iters, hidden, validation, workers, seed, out, force):
+    """Train over a grid of lambda and max-iter and plot training vs validation accuracy."""
+    from sklearn.model_selection import train_test_split
+
+    from digitnet import plots
+    from digitnet.explore import explore
+
+    _check_out(out, force)
+    dataset = _load_data(data)
+    X, X_val, y, y_val = train_test_split(
+        dataset.X, dataset.y, test_size=validation, stratify=dataset.y, random_state=seed
+    )
+    records = explore(
+        X,
+        y,
+        X_val,
+        y_val,
+        lams or (0, 0.3, 1, 3, 10),
+        max_iters or (10, 30, 100, 300),
+        hidden_layer_sizes=hidden or (25,),
+        random_state=seed,
+        workers=workers,
+    )
+    click.echo(f"{'lambda':>8} {'max_iter':>9} {'train':>7} {'validation':>11}")
+    for r in records:
+        click.echo(
+            f"{r['lam']:>8g} {r['max_iter']:>9} {r['train_accuracy']:>7.2%} {r['val_accuracy']:>11.2%}"
+        )
+    plots.save_figure(plots.plot_exploration(records), out)
+    click.echo(f"wrote {out}")
+
+
 # --- the web page --------------------------------------------------------------------------------
 
 

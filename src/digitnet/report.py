@@ -84,13 +84,17 @@ def build_report(model: Model, evaluation: Evaluation, *, title: str = "digitnet
             "Most confident mistakes",
             _figure(
                 plots.plot_mistakes(
-                    evaluation.X, evaluation.y, evaluation.predicted, evaluation.confidence,
-                    shape, order,
+                    evaluation.X,
+                    evaluation.y,
+                    evaluation.predicted,
+                    evaluation.confidence,
+                    shape,
+                    order,
                 ),
                 "The wrong answers the network was surest of.",
             ),
         ),
-    ]  # fmt: skip
+    ]
     body = "\n".join(f"<section><h2>{name}</h2>\n{content}</section>" for name, content in sections)
     return (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -125,9 +129,7 @@ def _figure(fig, caption: str) -> str:
 
 def _table(rows, header=None) -> str:
     head = "" if header is None else "<tr>" + "".join(f"<th>{h}</th>" for h in header) + "</tr>"
-    cells = "".join(
-        "<tr>" + "".join(_cell(value) for value in row) + "</tr>" for row in rows
-    )  # fmt: skip
+    cells = "".join("<tr>" + "".join(_cell(value) for value in row) + "</tr>" for row in rows)
     return f"<table>{head}{cells}</table>"
 
 
@@ -151,11 +153,18 @@ def _model_card(model: Model) -> str:
         ("weights", str(model.dtype)),
     ]
     names = {
-        "lam": "lambda", "solver": "solver", "n_iter": "iterations", "stop_reason": "stopped",
-        "random_state": "seed", "init_epsilon": "init epsilon", "n_train": "training examples",
-        "n_validation": "validation examples", "train_time_s": "time taken (s)",
-        "data_fingerprint": "training data (sha256)", "digitnet_version": "digitnet",
-    }  # fmt: skip
+        "lam": "lambda",
+        "solver": "solver",
+        "n_iter": "iterations",
+        "stop_reason": "stopped",
+        "random_state": "seed",
+        "init_epsilon": "init epsilon",
+        "n_train": "training examples",
+        "n_validation": "validation examples",
+        "train_time_s": "time taken (s)",
+        "data_fingerprint": "training data (sha256)",
+        "digitnet_version": "digitnet",
+    }
     rows += [(label, info[key]) for key, label in names.items() if info.get(key) is not None]
     return _table(rows)
 
