@@ -60,6 +60,7 @@ __all__ = [
     "load_idx_folder",
     "load_npz",
     "read_idx",
+    "upright_images",
 ]
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -87,6 +88,37 @@ _ACCEPTED = (
     "'digits', 'fashion-mnist', a folder of IDX files, a .mat, .npz or .csv file, "
     "or an IDX images file (*-images-idx3-ubyte[.gz])"
 )
+
+
+def upright_images(X, image_shape: tuple[int, int], pixel_order: str) -> np.ndarray:
+    """Rows of ``X`` as upright images.
+
+    Parameters
+    ----------
+    X : array_like
+        ``(m, height * width)`` one image per row.
+    image_shape : (int, int)
+        ``(height, width)`` of one upright image.
+    pixel_order : {"C", "F"}
+        ``"C"`` if rows are unrolled row-major, ``"F"`` if column-major.
+
+    Returns
+    -------
+    np.ndarray
+        ``(m, height, width)``, a view of ``X`` where possible.
+    """
+    X = np.asarray(X)
+    height, width = (int(s) for s in image_shape)
+    if pixel_order not in ("C", "F"):
+        raise ValueError(f"pixel_order must be 'C' or 'F', got {pixel_order!r}")
+    if X.ndim != 2 or X.shape[1] != height * width:
+        raise ValueError(
+            f"X must be (m, {height * width}) for {height}x{width} images, got shape {X.shape}"
+        )
+    if pixel_order == "C":
+        return X.reshape(len(X), height, width)
+    # Column-major: each row holds the image's columns one after another.
+    return X.reshape(len(X), width, height).transpose(0, 2, 1)
 
 
 class DataError(ValueError):
@@ -135,10 +167,7 @@ class Dataset:
         np.ndarray
             (m, h, w) view of ``X``.
         """
-        h, w = self.image_shape
-        if self.pixel_order == "F":
-            return self.X.reshape(len(self.X), w, h).transpose(0, 2, 1)
-        return self.X.reshape(len(self.X), h, w)
+        return upright_images(self.X, self.image_shape, self.pixel_order)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from digitnet import network
+from digitnet.data import upright_images
 from digitnet.labels import LabelMap
 
 
@@ -82,10 +83,7 @@ class Model:
 
     def images(self, X: np.ndarray) -> np.ndarray:
         """Rows of ``X: (m, n)`` as upright images ``(m, height, width)``."""
-        height, width = self.image_shape
-        if self.pixel_order == "C":
-            return np.reshape(X, (len(X), height, width))
-        return np.reshape(X, (len(X), width, height)).transpose(0, 2, 1)
+        return upright_images(X, self.image_shape, self.pixel_order)
 
     def _check(self, X) -> np.ndarray:
         X = network.as_float(X)

@@ -31,6 +31,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullLocator, PercentFormatter
 
+from digitnet.data import upright_images
 from digitnet.model import Model
 
 PAD = 1  # pixels between patches in a mosaic, as in the course's displayData
@@ -42,37 +43,6 @@ DIVERGING = colormaps["RdBu_r"].with_extremes(bad="0.35")  # bad: NaN padding be
 
 
 # --- the mosaic ---------------------------------------------------------------------------------
-
-
-def upright_images(X, image_shape: Sequence[int], pixel_order: str) -> np.ndarray:
-    """Rows of ``X`` as upright images.
-
-    Parameters
-    ----------
-    X : array_like
-        ``(m, height * width)`` one image per row.
-    image_shape : (int, int)
-        ``(height, width)`` of one upright image.
-    pixel_order : {"C", "F"}
-        ``"C"`` if rows are unrolled row-major, ``"F"`` if column-major.
-
-    Returns
-    -------
-    np.ndarray
-        ``(m, height, width)``, a view of ``X`` where possible.
-    """
-    X = np.asarray(X)
-    height, width = (int(s) for s in image_shape)
-    if pixel_order not in ("C", "F"):
-        raise ValueError(f"pixel_order must be 'C' or 'F', got {pixel_order!r}")
-    if X.ndim != 2 or X.shape[1] != height * width:
-        raise ValueError(
-            f"X must be (m, {height * width}) for {height}x{width} images, got shape {X.shape}"
-        )
-    if pixel_order == "C":
-        return X.reshape(len(X), height, width)
-    # Column-major: each row holds the image's columns one after another.
-    return X.reshape(len(X), width, height).transpose(0, 2, 1)
 
 
 def _grid_shape(count: int) -> tuple[int, int]:
