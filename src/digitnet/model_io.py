@@ -32,11 +32,9 @@ Every problem with a file raises :class:`ModelFileError`, whose message names th
 from __future__ import annotations
 
 import json
-import os
-import secrets
 import zipfile
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
@@ -45,6 +43,7 @@ import scipy.io
 
 import digitnet
 from digitnet import data, network
+from digitnet.files import write_atomically
 from digitnet.labels import COURSE_DIGITS, LabelMap
 from digitnet.model import Model
 
@@ -65,40 +64,6 @@ class ModelFileError(ValueError):
 
 # ---------------------------------------------------------------------------------------------
 # Writing a file safely
-
-
-def _write_atomically(
-    path: str | Path, overwrite: bool, write: Callable[[IO[bytes]], None]
-) -> Path:
-    """Write ``path`` through ``write(file)`` via a temporary file renamed into place.
-
-    The temporary file lies in the target folder, so ``os.replace`` is a rename on one file
-    system: readers see the old file or the complete new one, never a partial write.
-    """
-    path = Path(path)
-    if path.is_dir():
-        raise ModelFileError(f"{path}: is a folder, not a file")
-    if path.exists() and not overwrite:
-        raise ModelFileError(
-            f"{path}: file exists; pass overwrite=True (--force on the command line) to replace it"
-        )
-    if not path.parent.is_dir():
-        raise ModelFileError(f"{path}: folder {path.parent} does not exist")
-    temp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
-    try:
-        # os.open with mode 0o666 gives the new file the permissions the umask allows, as
-        # open() would; tempfile's private 0o600 would stay on the renamed model file.
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with os.fdopen(fd, "wb") as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp, path)
-    except OSError as exc:
-        raise ModelFileError(f"{path}: cannot write file: {exc}") from exc
-    finally:
-        temp.unlink(missing_ok=True)  # only still there if something failed
-    return path
 
 
 def _json_default(value: object) -> object:
@@ -172,7 +137,7 @@ def save(model: Model, path: str | Path, *, overwrite: bool = False) -> Path:
         # A file object, not a name: np.savez would append ".npz" to a name lacking it.
         np.savez(file, **arrays)
 
-    return _write_atomically(path, overwrite, write)
+    return write_atomically(path, write, overwrite=overwrite, error=ModelFileError)
 
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
@@ -434,4 +399,4 @@ def export_octave(model: Model, path: str | Path, *, overwrite: bool = False) ->
     def write(file: IO[bytes]) -> None:
         scipy.io.savemat(file, {"Theta1": theta1, "Theta2": theta2})
 
-    return _write_atomically(path, overwrite, write)
+    return write_atomically(path, write, overwrite=overwrite, error=ModelFileError)

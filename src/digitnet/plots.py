@@ -19,7 +19,6 @@ from __future__ import annotations
 import io
 import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullLocator, PercentFormatter
 
 from digitnet.data import upright_images
+from digitnet.files import write_atomically
 from digitnet.model import Model
 
 PAD = 1  # pixels between patches in a mosaic, as in the course's displayData
@@ -723,17 +723,12 @@ def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = DPI) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as file:
-            fig.savefig(file, format="png", dpi=dpi)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+        return write_atomically(
+            path, lambda file: fig.savefig(file, format="png", dpi=dpi), overwrite=True
+        )
     finally:
         _close(fig)
-    return path
 
 
 def figure_to_png_bytes(fig: Figure, dpi: int = DPI) -> bytes:

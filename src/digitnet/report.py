@@ -9,13 +9,13 @@ from __future__ import annotations
 import base64
 import html
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from digitnet import plots
+from digitnet.files import write_atomically
 from digitnet.model import Model
 
 STYLE = """
@@ -105,18 +105,9 @@ def build_report(model: Model, evaluation: Evaluation, *, title: str = "digitnet
 
 def write_report(html_text: str, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
     """Write the page atomically; an existing file is kept unless ``overwrite``."""
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists; pass --force to overwrite it")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as file:
-            file.write(html_text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    return path
+    return write_atomically(
+        path, lambda file: file.write(html_text.encode("utf-8")), overwrite=overwrite
+    )
 
 
 def _figure(fig, caption: str) -> str:
