@@ -529,13 +529,9 @@ def mnist_model_path(tmp_path_factory) -> Path:
     """A network trained on mnist-8k's 5000 training digits (a few seconds), saved."""
     from digitnet import model_io
     from digitnet.data import load_idx_folder
+    from digitnet.train import train
 
     path = tmp_path_factory.mktemp("web-model") / "mnist.npz"
-    try:
-        from digitnet.train import train
-    except ImportError:  # until digitnet.train lands: the course's pre-trained 20x20 network
-        model_io.save(model_io.import_octave(shared_file("ex4weights.mat")), path)
-        return path
     data = load_idx_folder(shared_file("mnist-8k"), "train")
     model = train(
         data.X,
@@ -554,8 +550,8 @@ def mnist_model_path(tmp_path_factory) -> Path:
 @contextlib.contextmanager
 def _serving(model_path: Path, test_data: Path):
     port = _free_port()
-    # To test the installed command instead: ["digitnet", "serve", str(model_path), ...].
-    command = [sys.executable, "-m", "digitnet.web", str(model_path), "--port", str(port)]
+    digitnet = str(Path(sys.executable).with_name("digitnet"))  # the installed command
+    command = [digitnet, "serve", str(model_path), "--port", str(port)]
     command += ["--test-data", str(test_data)]
     server = subprocess.Popen(
         command,

@@ -719,22 +719,28 @@ def explore_command(data, lams, max_iters, hidden, validation, workers, seed, ou
     help="Interface to bind (loopback only by default).",
 )
 @click.option("--port", type=int, default=8000, show_default=True)
-def serve(model_path, host, port):
+@click.option(
+    "--test-data",
+    help="Labelled digits for the page's second view (its test split): an IDX folder, .mat, ...",
+)
+def serve(model_path, host, port, test_data):
     """Serve the page where you draw a digit and watch the network read it."""
     try:
         from digitnet.web import app
     except ImportError as err:
         raise click.ClickException(
-            f"the web page needs the 'web' extra: pip install 'digitnet[web]' ({err})"
+            f"the web page needs FastAPI and uvicorn: pip install 'digitnet[web]' ({err})"
         ) from err
     from digitnet import model_io
 
     if model_path is None:
         click.echo("no MODEL given: training one on scikit-learn's digits first", err=True)
-        default = app.default_model()
-        app.serve(default.model, host, port, note=default.note, test_digits=default.test_digits)
+        model, digits, note = app.default_model()
     else:
-        app.serve(model_io.load(model_path), host, port, note=f"model {model_path.name}")
+        model, digits, note = model_io.load(model_path), None, f"model {model_path.name}"
+    if test_data is not None:
+        digits = _load_data(test_data, "test", str(model.dtype))
+    app.serve(model, host, port, note=note, test_digits=digits)
 
 
 if __name__ == "__main__":

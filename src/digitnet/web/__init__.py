@@ -5,9 +5,3 @@ The web application lives in :mod:`digitnet.web.app`; it needs the optional ``we
 itself imports nothing heavy, so ``import digitnet.web`` always works and the CLI can give a clear
 message when the extra is missing.
 """
-
-#: Said to the user when FastAPI or uvicorn is missing.
-MISSING_EXTRA = (
-    "digitnet serve needs the optional web dependencies: pip install 'digitnet[web]' "
-    "(FastAPI, uvicorn and python-multipart)"
-)
