@@ -18,6 +18,8 @@ images are MNIST resampled whole (``scipy.ndimage.zoom(image, 20 / 28, order=3)`
 
 from __future__ import annotations
 
+import io
+import math
 from pathlib import Path
 
 import numpy as np
@@ -62,45 +64,54 @@ class ImageError(ValueError):
 # File -> gray array
 
 
-def read_image(path: str | Path) -> np.ndarray:
-    """Read an image file as grayscale.
+def read_image(
+    source: str | Path | bytes, *, max_side: int | None = None, formats: list[str] | None = None
+) -> np.ndarray:
+    """Read an image file (or the bytes of one) as grayscale.
 
     Parameters
     ----------
-    path : str or Path
-        Any format Pillow reads (PNG, JPEG, GIF, BMP, TIFF, WebP, ...). Transparent parts are
-        taken as white paper; a camera's EXIF orientation is applied; images with more than
-        2048 pixels on a side are shrunk to 2048 first.
+    source : str, Path or bytes
+        A file, or its content (an upload), in any format Pillow reads (PNG, JPEG, GIF, BMP, TIFF,
+        WebP, ...). Transparent parts are taken as white paper; a camera's EXIF orientation is
+        applied; images with more than 2048 pixels on a side are shrunk to 2048 first.
+    max_side : refuse images wider or taller than this, judged from the header before decoding.
+    formats : accept only these Pillow formats (e.g. ``["PNG"]``).
 
     Returns
     -------
     np.ndarray
         (h, w) float64 in [0, 1], 0 black, 1 white.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ImageError(f"{path}: {'not a file' if path.exists() else 'file not found'}")
+    if isinstance(source, bytes):
+        name, file = "the uploaded image", io.BytesIO(source)
+    else:
+        name = file = Path(source)
+        if not file.is_file():
+            raise ImageError(f"{name}: {'not a file' if file.exists() else 'file not found'}")
     try:
-        image = Image.open(path)  # reads the header only: the size is known before decoding
+        image = Image.open(file, formats=formats)  # reads the header only: size before decoding
     except UnidentifiedImageError as exc:
-        raise ImageError(f"{path}: not an image (or a format Pillow cannot read)") from exc
+        what = "an image" if formats is None else "a " + "/".join(formats) + " image"
+        raise ImageError(f"{name}: not {what} (or a format Pillow cannot read)") from exc
     except Image.DecompressionBombError as exc:
-        raise ImageError(f"{path}: image too large ({exc})") from exc
+        raise ImageError(f"{name}: image too large ({exc})") from exc
     except OSError as exc:
-        raise ImageError(f"{path}: cannot read file: {exc}") from exc
+        raise ImageError(f"{name}: cannot read file: {exc}") from exc
     with image:
         width, height = image.size
         if width == 0 or height == 0:
-            raise ImageError(f"{path}: empty image ({width}x{height} pixels)")
-        if width * height > MAX_PIXELS:
+            raise ImageError(f"{name}: empty image ({width}x{height} pixels)")
+        if width * height > MAX_PIXELS or max(width, height) > (max_side or math.inf):
+            limit = f"{max_side}x{max_side}" if max_side else f"{MAX_PIXELS} pixels"
             raise ImageError(
-                f"{path}: image too large: {width}x{height} pixels, at most {MAX_PIXELS} are read"
+                f"{name}: image too large: {width}x{height} pixels, the limit is {limit}"
             )
         try:
             gray = _gray(ImageOps.exif_transpose(image))
             gray.thumbnail((_WORKING_SIZE, _WORKING_SIZE), _LANCZOS)
         except (OSError, SyntaxError, ValueError) as exc:  # Pillow's errors for a damaged file
-            raise ImageError(f"{path}: cannot decode image (truncated or corrupt?): {exc}") from exc
+            raise ImageError(f"{name}: cannot decode image (truncated or corrupt?): {exc}") from exc
     return np.clip(np.asarray(gray, dtype=np.float64) / _full_scale(gray), 0, 1)
 
 

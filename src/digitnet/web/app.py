@@ -24,7 +24,6 @@ and no CORS headers are sent unless ``allow_origins`` asks for them.
 
 from __future__ import annotations
 
-import io
 import ipaddress
 import logging
 import math
@@ -41,7 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
-from digitnet import __version__
+from digitnet import __version__, preprocess
 from digitnet.data import Dataset
 from digitnet.model import Model
 
@@ -215,11 +214,9 @@ def _as_model_rows(dataset: Dataset, model: Model) -> np.ndarray:
             return dataset.X
         return dataset.images().reshape(len(dataset.X), -1, order=model.pixel_order)
     if shape == mnist:
-        from digitnet.preprocess import to_model_input
-
         return np.stack(
             [
-                to_model_input(image, model.image_shape, model.pixel_order)
+                preprocess.to_model_input(image, model.image_shape, model.pixel_order)
                 for image in dataset.images()
             ]
         )
@@ -231,30 +228,12 @@ def _as_model_rows(dataset: Dataset, model: Model) -> np.ndarray:
 
 def _decode_png(data: bytes) -> np.ndarray:
     """PNG bytes -> (h, w) grayscale in [0, 1], or :class:`ApiError` saying what is wrong."""
-    from PIL import Image  # a core dependency; imported here as only uploads need it
-
     if not data.startswith(PNG_SIGNATURE):
         raise ApiError(422, "the upload is not a PNG image (it lacks the PNG signature)")
     try:
-        with Image.open(io.BytesIO(data), formats=["PNG"]) as image:
-            width, height = image.size  # read from the header: nothing decoded yet
-            if width > MAX_SIDE or height > MAX_SIDE:
-                raise ApiError(
-                    422,
-                    f"the image is {width}x{height} pixels; the limit is {MAX_SIDE}x{MAX_SIDE}",
-                )
-            image.load()
-            if image.mode.startswith("I"):  # 16-bit grayscale: white is 65535
-                return np.clip(np.asarray(image.convert("I"), dtype=np.float64) / 65535, 0, 1)
-            if "A" in image.getbands() or "transparency" in image.info:
-                # Transparent paper shows as white in every viewer (and in digitnet predict).
-                paper = Image.new("RGBA", image.size, "white")
-                image = Image.alpha_composite(paper, image.convert("RGBA"))
-            return np.asarray(image.convert("L"), dtype=np.float64) / 255
-    except ApiError:
-        raise
-    except Exception as err:  # any decoder failure on untrusted bytes means "not a PNG we read"
-        raise ApiError(422, f"the PNG could not be decoded: {err}") from err
+        return preprocess.read_image(data, max_side=MAX_SIDE, formats=["PNG"])
+    except preprocess.ImageError as err:
+        raise ApiError(422, f"the PNG could not be read: {err}") from err
 
 
 # --- the model and the data it is shown with ------------------------------------------------------
@@ -344,8 +323,6 @@ class _Reader:
 
     def read(self, image: np.ndarray, *, ink_bright: bool) -> Prediction:
         """Preprocess one (h, w) image as ``digitnet predict`` does and run the network on it."""
-        from digitnet import preprocess
-
         try:
             x = preprocess.prepare(image, self.model, invert=False if ink_bright else None)
         except preprocess.ImageError as err:
