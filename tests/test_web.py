@@ -592,6 +592,9 @@ def _stroke(page, points) -> None:
 
     page.mouse.move(*at(*points[0]))
     page.mouse.down()
+    # Linger like a person does: the page asks the server while the pen is still on its first dot
+    # (a blank pad sent then was once refused as "no ink").
+    page.wait_for_timeout(300)
     for point in points[1:]:
         page.mouse.move(*at(*point))
     page.mouse.up()
@@ -615,6 +618,11 @@ def test_draw_in_a_real_browser(mnist_model_path, tmp_path):
             page.on("pageerror", lambda error: problems.append(str(error)))
             page.on("console", lambda m: m.type == "error" and problems.append(m.text))
             page.on("request", lambda r: r.url.startswith((url, "data:")) or foreign.append(r.url))
+            refused = []  # what the server said to any request it refused, for the failure message
+            page.on(
+                "response",
+                lambda r: r.status >= 400 and refused.append((r.url, r.status, r.text())),
+            )
             page.goto(url)
             page.wait_for_selector("body[data-ready=true]", timeout=15_000)
             winner = page.locator("#winner")
@@ -639,7 +647,7 @@ def test_draw_in_a_real_browser(mnist_model_path, tmp_path):
             sync_api.expect(page.locator("#samples .sample")).to_have_count(24, timeout=10_000)
             page.screenshot(path=tmp_path / "test-digits.png", full_page=True)
 
-            assert problems == []
+            assert problems == [], refused
             assert foreign == []  # nothing fetched from anywhere else: the page works offline
         finally:
             browser.close()
