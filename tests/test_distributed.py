@@ -6,6 +6,13 @@ real ``LocalCluster``s (worker processes, loopback only); they skip without ``da
 """
 
 import gzip
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
 import tracemalloc
 
 import numpy as np
@@ -16,8 +23,12 @@ from hypothesis import strategies as st
 
 from digitnet import distributed, network
 from digitnet.labels import LabelMap
+from digitnet.train import train
 
 COURSE = [400, 25, 10]
+
+# to_dask puts a NumPy array into the graph (that is what makes chunks recomputable); Dask warns.
+pytestmark = pytest.mark.filterwarnings("ignore:Sending large graph:UserWarning")
 
 
 def assert_same(result, expected, tol=1e-12):
@@ -190,3 +201,193 @@ def test_threaded_checks_its_inputs():
         distributed.ThreadedObjective(X, Y, 1.0, [5, 3, 2], chunk_size=0)
     with pytest.raises(ValueError, match=r"X must be \(m, 5\)"):
         distributed.ThreadedObjective(X[:, :4], Y, 1.0, [5, 3, 2], chunk_size=3)
+
+
+# --- Dask ------------------------------------------------------------------------------------------
+# The course network on mnist20-5000, 50 L-BFGS iterations, chunks of 700 rows (seven, then 100).
+
+CHUNK = 700
+ITERATIONS = 50
+
+
+@pytest.fixture(scope="module")
+def client():
+    pytest.importorskip("dask.distributed")
+    with distributed.connect(workers=2) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def course_dask(course_problem, client):
+    _, X, Y = course_problem
+    dX, dY = distributed.to_dask(X, CHUNK), distributed.to_dask(Y, CHUNK)
+    return distributed.DaskObjective(dX, dY, client, 1.0, COURSE)
+
+
+@pytest.fixture(scope="module")
+def chunked_run(mnist20):
+    """Single-machine chunked training, and its weights after every iteration."""
+    X, y = mnist20
+    weights = []
+    model = train(
+        X,
+        y,
+        max_iter=ITERATIONS,
+        chunk_size=CHUNK,
+        callback=lambda h, theta: weights.append(theta.copy()),
+    )
+    assert model.info["n_iter"] == ITERATIONS
+    return model, weights
+
+
+def max_difference(model, theta):
+    return float(np.max(np.abs(network.pack(model.thetas) - theta)))
+
+
+def test_dask_evaluation_equals_single_machine(course_problem, course_dask):
+    theta, X, Y = course_problem
+    assert course_dask.chunks == (CHUNK,) * 7 + (100,)
+    expected = network.cost_and_gradient(theta, X, Y, 1.0, COURSE, chunk_size=CHUNK)
+    assert_same(course_dask(theta), expected)
+    assert_same(course_dask(theta), network.cost_and_gradient(theta, X, Y, 1.0, COURSE))
+    with pytest.raises(ValueError, match="full batch"):
+        course_dask(theta, rows=np.arange(10))
+
+
+def test_dask_retries_a_failed_evaluation_while_the_scheduler_answers(
+    course_problem, course_dask, monkeypatch
+):
+    theta, X, Y = course_problem
+    chunk_sums, failures = course_dask._chunk_sums, []
+
+    def fail_once(theta):
+        if not failures:
+            failures.append(1)
+            raise OSError("a worker went away")
+        return chunk_sums(theta)
+
+    monkeypatch.setattr(course_dask, "_chunk_sums", fail_once)
+    retries = course_dask.n_retries
+    assert_same(
+        course_dask(theta), network.cost_and_gradient(theta, X, Y, 1.0, COURSE, chunk_size=CHUNK)
+    )
+    assert course_dask.n_retries == retries + 1
+
+
+def test_dask_with_weights_float32_and_an_npy_source(client, tmp_path):
+    sizes = [30, 12, 8, 5]
+    theta, X, Y = random_problem(5, sizes, 1000, np.float32)
+    w = np.random.default_rng(6).uniform(0, 2, len(X)).astype(np.float32)
+    np.save(tmp_path / "X.npy", X)
+    objective = distributed.DaskObjective(
+        distributed.from_npy(tmp_path / "X.npy", 128),
+        distributed.to_dask(Y, 128),
+        client,
+        0.5,
+        sizes,
+        sample_weight=distributed.to_dask(w, 128),
+    )
+    J, grad = objective(theta)
+    assert grad.dtype == np.float32
+    expected = network.cost_and_gradient(theta, X, Y, 0.5, sizes, sample_weight=w, chunk_size=128)
+    assert_same((J, grad), expected, tol=1e-6)
+
+
+def test_dask_refuses_mismatched_chunks(course_problem, client):
+    _, X, Y = course_problem
+    with pytest.raises(ValueError, match="same row chunks"):
+        distributed.DaskObjective(
+            distributed.to_dask(X, 700), distributed.to_dask(Y, 500), client, 1.0, COURSE
+        )
+    with pytest.raises(TypeError, match="dask arrays"):
+        distributed.DaskObjective(X, Y, client, 1.0, COURSE)
+
+
+def test_dask_training_equals_single_machine_chunked(mnist20, client, chunked_run):
+    X, y = mnist20
+    model = distributed.train_dask(X, y, client, max_iter=ITERATIONS, chunk_size=CHUNK)
+    reference, weights = chunked_run
+    assert model.info["n_iter"] == ITERATIONS and model.info["stop_reason"] == "max_iter"
+    assert model.info["chunks"] == [CHUNK] * 7 + [100]
+    assert model.labels == reference.labels and model.image_shape == (20, 20)
+    assert max_difference(model, weights[-1]) <= 1e-10
+    np.testing.assert_allclose(model.history["cost"], reference.history["cost"], rtol=1e-12)
+    # Unchunked training differs by rounding alone (docs/scaling.md gives the measured drift).
+    whole = train(X, y, max_iter=ITERATIONS)
+    assert 0 < max_difference(whole, weights[-1]) <= 1e-8
+
+
+def test_a_killed_worker_changes_nothing(mnist20, chunked_run):
+    """SIGKILL one of two worker processes during iteration 6; its nanny restarts it, Dask recomputes
+    its chunks from the graph and reruns its tasks, and training ends where an undisturbed run does."""
+    pytest.importorskip("dask.distributed")
+    X, y = mnist20
+    with distributed.connect(workers=2) as client:
+        victim = next(iter(client.run(os.getpid).values()))
+
+        def kill_after_five(history, theta):
+            if len(history) == 5:  # a moment later: most likely while it computes a chunk
+                threading.Timer(0.02, os.kill, (victim, signal.SIGKILL)).start()
+
+        model = distributed.train_dask(
+            X, y, client, max_iter=ITERATIONS, chunk_size=CHUNK, callback=kill_after_five
+        )
+        assert victim not in client.run(os.getpid).values()  # the worker really died
+    assert model.info["n_iter"] == ITERATIONS and model.info["stop_reason"] == "max_iter"
+    assert max_difference(model, chunked_run[1][-1]) <= 1e-10
+
+
+@pytest.fixture
+def separate_scheduler(tmp_path):
+    """A ``dask scheduler`` process and one ``dask worker`` process; yields (address, scheduler)."""
+    pytest.importorskip("dask.distributed")
+    file = tmp_path / "scheduler.json"
+    cli = [sys.executable, "-m", "distributed.cli.dask_{}", "--host", "127.0.0.1", "--no-dashboard"]
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    scheduler = subprocess.Popen(
+        [arg.format("scheduler") for arg in cli] + ["--port", "0", "--scheduler-file", str(file)],
+        **quiet,
+    )
+    worker = None
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # the scheduler writes its address into the file once it listens
+            try:
+                address = json.loads(file.read_text())["address"]
+                break
+            except (OSError, ValueError, KeyError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        worker = subprocess.Popen(
+            [arg.format("worker") for arg in cli] + [address, "--nthreads", "1", "--no-nanny"],
+            **quiet,
+        )
+        yield address, scheduler
+    finally:
+        for process in (worker, scheduler):
+            if process is not None and process.poll() is None:
+                process.terminate()
+                process.wait(10)
+
+
+def test_a_lost_scheduler_ends_training_with_the_weights_reached(
+    mnist20, chunked_run, separate_scheduler
+):
+    """SIGKILL the scheduler process after 5 iterations: training stops there, as on Ctrl-C, and
+    the model holds the weights of iteration 5."""
+    address, scheduler = separate_scheduler
+    X, y = mnist20
+    with distributed.connect(scheduler=address, timeout=5) as client:
+        client.wait_for_workers(1, timeout=60)
+
+        def kill_scheduler_after_five(history, theta):
+            if len(history) == 5:
+                os.kill(scheduler.pid, signal.SIGKILL)
+
+        model = distributed.train_dask(
+            X, y, client, max_iter=ITERATIONS, chunk_size=CHUNK, callback=kill_scheduler_after_five
+        )
+    assert model.info["stop_reason"] == "cluster_lost" and model.info["n_iter"] == 5
+    assert "scheduler" in model.info["cluster_error"]
+    assert max_difference(model, chunked_run[1][4]) <= 1e-10

@@ -18,8 +18,8 @@ adding them **in chunk order**, so that each way gives the same numbers as
     threads per pool thread set so that the cores are not oversubscribed.
 ``DaskObjective``
     chunks of a row-chunked ``dask.array`` on a ``dask.distributed`` cluster, the dask-glm way: the
-    optimizer's state stays on the client; each evaluation broadcasts ``theta`` once, every worker
-    sums the chunks it holds, and the client adds the per-chunk sums. A worker that dies loses only
+    optimizer's state stays on the client; each evaluation sends ``theta`` to the cluster once,
+    every worker sums the chunks it holds, and the client adds the per-chunk sums. A worker that dies loses only
     chunks that Dask recomputes from their source; a lost scheduler raises ``ClusterLost``, which
     ``train_dask`` turns into the end of training with the best weights seen.
 
@@ -32,6 +32,7 @@ from __future__ import annotations
 import gzip
 import math
 import os
+import time
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import CancelledError, ThreadPoolExecutor
@@ -41,6 +42,8 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from digitnet import network
+from digitnet.labels import LabelMap
+from digitnet.model import Model
 
 __all__ = [
     "ClusterLost",
@@ -51,6 +54,7 @@ __all__ = [
     "from_npy",
     "idx_to_npy_cache",
     "to_dask",
+    "train_dask",
     "work_bytes_per_row",
 ]
 
@@ -98,6 +102,8 @@ def chunk_rows(
         )
     return int(min(rows, n_rows))
 
+
+DEFAULT_CHUNK_BYTES = 64 << 20  # working memory per chunk when train_dask cuts an array itself
 
 _IDX_UBYTE = 0x08
 
@@ -244,10 +250,15 @@ class ThreadedObjective:
 
 
 class ClusterLost(RuntimeError):
-    """The Dask scheduler (or the connection to it) went away during an evaluation."""
+    """The Dask cluster could not finish an evaluation: the scheduler (or the connection to it)
+    went away, or workers kept failing (``DaskObjective.retries``)."""
 
 
-def _block_sums(theta, X, Y, layer_sizes, w=None):
+def _identity(x):
+    return x
+
+
+def _block_sums(theta, X, Y, w=None, *, layer_sizes):
     """One chunk's ``(loss_sum, grad_sum)``: what a worker computes."""
     return network.loss_sum_and_gradient(theta, X, Y, layer_sizes, w)
 
@@ -302,7 +313,7 @@ class DaskObjective:
     ``from_npy``); ``sample_weight`` an optional ``(m,)`` one chunked alike. They are computed onto
     the workers once, here, and stay there. Each call then
 
-    1. broadcasts ``theta`` to every worker once (``client.scatter(theta, broadcast=True)``),
+    1. sends ``theta`` to the cluster once (one task holds it; workers fetch it from each other),
     2. runs ``network.loss_sum_and_gradient`` on each chunk where it lives,
     3. gathers the per-chunk sums and adds them on the client in chunk order, and
     4. averages and regularizes them (``network.regularize``).
@@ -311,11 +322,22 @@ class DaskObjective:
     whichever worker computed what. Full batch only: ``rows`` must be ``None``.
 
     A worker that dies is survived: the scheduler recomputes its chunks from their source (the
-    graph) and reruns its tasks. A lost scheduler raises ``ClusterLost``. ``best_theta`` and
-    ``best_cost`` keep the lowest-cost weights evaluated so far.
+    graph) and reruns its tasks; an evaluation that still fails with an error of communication is
+    tried again, up to ``retries`` times, while the scheduler answers. A lost scheduler raises
+    ``ClusterLost``. ``best_theta`` and ``best_cost`` keep the lowest-cost weights evaluated.
     """
 
-    def __init__(self, X, Y, client, lam: float, layer_sizes: Sequence[int], *, sample_weight=None):
+    def __init__(
+        self,
+        X,
+        Y,
+        client,
+        lam: float,
+        layer_sizes: Sequence[int],
+        *,
+        sample_weight=None,
+        retries: int = 3,
+    ):
         import dask.array as da
         from distributed import wait
 
@@ -345,8 +367,31 @@ class DaskObjective:
             self.total = X.shape[0]
         else:
             self.total = float(sum(np.sum(w) for w in client.gather(self._blocks[2])))
-        self.n_evaluations = 0
+        self.retries, self.n_retries, self.n_evaluations = int(retries), 0, 0
         self.best_cost, self.best_theta = math.inf, None
+
+    def _chunk_sums(self, theta: np.ndarray) -> list[tuple[float, np.ndarray]]:
+        """Steps 1-3: every chunk's ``(loss_sum, grad_sum)``, in chunk order."""
+        # theta goes to the cluster once, as the argument of one task; the chunk tasks fetch it
+        # from the worker that holds it. Unlike client.scatter(theta, broadcast=True), a task is
+        # recomputed when its worker dies, and no replication loop can hang on a dead worker
+        # (dask/distributed#5704, #3149; the worker-kill test hung in scatter that way).
+        theta_future = self.client.submit(_identity, theta, pure=False)
+        parts = self.client.map(
+            _block_sums,
+            [theta_future] * len(self.chunks),
+            *self._blocks,
+            layer_sizes=self.layer_sizes,
+            pure=False,
+        )
+        return self.client.gather(parts)
+
+    def _scheduler_answers(self) -> bool:
+        try:
+            self.client.sync(self.client.scheduler.identity, callback_timeout=30)
+            return True
+        except Exception:
+            return False
 
     def __call__(self, theta: np.ndarray, rows=None) -> tuple[float, np.ndarray]:
         from distributed.comm import CommClosedError
@@ -354,19 +399,18 @@ class DaskObjective:
         if rows is not None:
             raise ValueError("DaskObjective evaluates the full batch only (rows must be None)")
         theta = np.asarray(theta, dtype=np.float64)
-        try:
-            theta_future = self.client.scatter(theta, broadcast=True, hash=False)
-            parts = self.client.map(
-                _block_sums,
-                [theta_future] * len(self.chunks),
-                *self._blocks,
-                layer_sizes=self.layer_sizes,
-                pure=False,
-            )
-            results = self.client.gather(parts)
-        except (OSError, TimeoutError, CommClosedError, CancelledError) as err:
-            # A lost scheduler cancels every future; an error raised by the task itself passes.
-            raise ClusterLost(f"lost the Dask cluster during an evaluation: {err!r}") from err
+        for attempt in range(self.retries + 1):
+            try:
+                results = self._chunk_sums(theta)
+                break
+            except (OSError, CommClosedError, CancelledError) as err:
+                # A worker's death is the scheduler's to handle (it recomputes what was lost), but
+                # should an error still reach us while the scheduler answers, try again.
+                if not self._scheduler_answers():
+                    raise ClusterLost(f"lost the Dask scheduler: {err!r}") from err
+                if attempt == self.retries:
+                    raise ClusterLost(f"{attempt + 1} tries failed, the last with {err!r}") from err
+                self.n_retries += 1
         loss, grad = 0.0, np.zeros(network.n_params(self.layer_sizes), dtype=self.dtype)
         for part_loss, part_grad in results:
             loss += part_loss
@@ -398,6 +442,167 @@ def connect(scheduler: str | None = None, workers: int | None = None, **kwargs):
         "threads_per_worker": 1,
         "processes": True,
         "host": "127.0.0.1",
-        "dashboard_address": None,
+        "dashboard_address": "127.0.0.1:0",  # its HTTP server (health, metrics): loopback
     }
     return Client(**(cluster | kwargs))
+
+
+def train_dask(
+    X,
+    y,
+    client,
+    *,
+    hidden_layer_sizes: Sequence[int] = (25,),
+    lam: float = 1.0,
+    solver: str = "lbfgs",
+    max_iter: int = 100,
+    tol: float = 1e-8,
+    chunk_size: int | None = None,
+    validation_data: tuple | None = None,
+    early_stopping: bool = False,
+    n_iter_no_change: int = 10,
+    random_state: int | None = 0,
+    init_epsilon: float | None = network.COURSE_EPSILON,
+    initial: Model | np.ndarray | None = None,
+    labels: LabelMap | Sequence | None = None,
+    image_shape: tuple[int, int] | None = None,
+    pixel_order: str = "C",
+    dtype=None,
+    callback=None,
+    progress=None,
+) -> Model:
+    """Train like ``digitnet.train.train``, with every evaluation on a Dask cluster.
+
+    ``X`` is a row-chunked ``dask.array`` (its chunks are used, or ``chunk_size`` rows) or an
+    array, cut into ``chunk_size`` rows (default: ``chunk_rows`` for ``DEFAULT_CHUNK_BYTES``);
+    ``y`` holds its ``(m,)`` labels (NumPy or dask). The other arguments mean what they mean for
+    ``train.train``; the solver must be a full-batch one (``"lbfgs"``, ``"cg"``). The optimizer
+    runs here, on the client, through ``train.minimize``; the cluster only evaluates
+    (``DaskObjective``). With the same chunks, seed and settings, the weights equal those of
+    ``train.train(X, y, chunk_size=c, ...)`` to rounding.
+
+    A worker that dies changes nothing. A lost scheduler ends training as Ctrl-C does: the model
+    holds the weights of the last completed iteration (the best ones when early stopping), with
+    ``info["stop_reason"] == "cluster_lost"`` and the error in ``info["cluster_error"]``.
+    """
+    import dask.array as da
+
+    from digitnet import train as training
+
+    if solver not in ("lbfgs", "cg"):
+        raise ValueError(f"train_dask runs the full-batch solvers 'lbfgs' and 'cg', not {solver!r}")
+    if early_stopping and validation_data is None:
+        raise ValueError("early_stopping needs validation_data")
+    x_dtype = np.dtype(X.dtype)
+    dtype = np.dtype(dtype or (x_dtype if x_dtype in (np.float32, np.float64) else np.float64))
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+    y_local = np.asarray(y.compute() if isinstance(y, da.Array) else y)  # one label per row
+    if X.ndim != 2 or y_local.shape != (X.shape[0],):
+        raise ValueError(f"X must be (m, n) and y (m,), got {X.shape} and {y_local.shape}")
+
+    # Labels, layer sizes and initial weights exactly as train.train chooses them.
+    rng = np.random.default_rng(random_state)
+    if isinstance(initial, Model):
+        labels, layer_sizes = initial.labels, initial.layer_sizes
+        image_shape, pixel_order = initial.image_shape, initial.pixel_order
+        theta0 = network.pack(initial.thetas).astype(dtype)
+    else:
+        labels = (
+            LabelMap.fit(y_local)
+            if labels is None
+            else LabelMap(getattr(labels, "classes", labels))
+        )
+        hidden = [hidden_layer_sizes] if np.ndim(hidden_layer_sizes) == 0 else hidden_layer_sizes
+        layer_sizes = [X.shape[1], *(int(s) for s in hidden), len(labels)]
+        if initial is None:
+            theta0 = network.initialize(layer_sizes, rng, epsilon=init_epsilon, dtype=dtype)
+        else:
+            theta0 = np.array(initial, dtype=dtype)
+
+    if chunk_size is None and not isinstance(X, da.Array):
+        chunk_size = chunk_rows(len(X), layer_sizes, DEFAULT_CHUNK_BYTES, dtype)
+    dX = (to_dask(X, chunk_size) if chunk_size else X.rechunk({1: -1})).astype(dtype)
+    units = labels.encode(y_local)
+    dY = da.from_array(units, chunks=(dX.chunks[0],)).map_blocks(
+        _one_hot, len(labels), dtype, dtype=dtype, new_axis=1, chunks=(dX.chunks[0], (len(labels),))
+    )
+    objective = DaskObjective(dX, dY, client, lam, layer_sizes)
+    lost = []
+
+    def evaluate(theta, rows=None):
+        try:
+            return objective(theta, rows)
+        except ClusterLost as err:
+            lost.append(err)
+            raise KeyboardInterrupt from err  # minimize's clean stop, which keeps the weights
+
+    validate = None
+    if validation_data is not None:
+        validate = _validator(*validation_data, labels, layer_sizes, dtype)
+    start = time.perf_counter()
+    with training.blas_threads(1):  # the client only runs the optimizer's vector updates
+        result = training.minimize(
+            evaluate,
+            theta0,
+            solver=solver,
+            max_iter=max_iter,
+            tol=tol,
+            validate=validate,
+            early_stopping=early_stopping,
+            n_iter_no_change=n_iter_no_change,
+            callback=callback,
+            progress=progress,
+        )
+    elapsed = time.perf_counter() - start
+    info = {
+        "lam": float(lam),
+        "solver": solver,
+        "max_iter": int(max_iter),
+        "tol": float(tol),
+        "hidden_layer_sizes": [int(s) for s in layer_sizes[1:-1]],
+        "random_state": None if random_state is None else int(random_state),
+        "init_epsilon": None if init_epsilon is None else float(init_epsilon),
+        "dtype": dtype.name,
+        "early_stopping": bool(early_stopping),
+        "n_iter_no_change": int(n_iter_no_change),
+        "n_iter": len(result.history),
+        "stop_reason": "cluster_lost" if lost else result.stop_reason,
+        "best_iteration": result.best_iteration,
+        "train_time_s": elapsed,
+        "n_train": int(X.shape[0]),
+        "n_validation": 0 if validation_data is None else len(validation_data[0]),
+        "chunks": [int(c) for c in objective.chunks],
+        "n_evaluations": objective.n_evaluations,
+        "scheduler": client.scheduler.address,
+        "n_workers": len(client.scheduler_info()["workers"]) if not lost else None,
+    }
+    if lost:
+        info["cluster_error"] = str(lost[0])
+    if not isinstance(X, da.Array):
+        info["data_fingerprint"] = training.data_fingerprint(X, y_local)
+    if image_shape is None:
+        side = math.isqrt(X.shape[1])
+        image_shape = (side, side) if side * side == X.shape[1] else (1, X.shape[1])
+    thetas = network.unpack(result.theta, layer_sizes)
+    return Model(thetas, labels, image_shape, pixel_order, info, result.history.as_arrays())
+
+
+def _one_hot(units: np.ndarray, K: int, dtype) -> np.ndarray:
+    Y = np.zeros((len(units), K), dtype=dtype)
+    Y[np.arange(len(units)), units] = 1
+    return Y
+
+
+def _validator(X_val, y_val, labels: LabelMap, layer_sizes, dtype):
+    """``validate(theta) -> (mean cross entropy, accuracy)`` on a held-out set, on the client."""
+    X_val = np.asarray(X_val, dtype=dtype)
+    Y_val = labels.one_hot(y_val, dtype=dtype)
+    units = Y_val.argmax(axis=1)
+
+    def validate(theta):
+        loss, _ = network.loss_sum_and_gradient(theta, X_val, Y_val, layer_sizes)
+        predicted = network.predict(network.unpack(np.asarray(theta, dtype), layer_sizes), X_val)
+        return loss / len(X_val), float(np.mean(predicted == units))
+
+    return validate
