@@ -254,6 +254,22 @@ def test_dask_evaluation_equals_single_machine(course_problem, course_dask):
         course_dask(theta, rows=np.arange(10))
 
 
+def test_dask_pieces_of_large_chunks(course_problem, client):
+    theta, X, Y = course_problem
+    objective = distributed.DaskObjective(
+        distributed.to_dask(X, 2500),
+        distributed.to_dask(Y, 2500),
+        client,
+        1.0,
+        COURSE,
+        piece_rows=700,
+    )
+    assert objective.chunks == (2500, 2500)
+    assert_same(
+        objective(theta), network.cost_and_gradient(theta, X, Y, 1.0, COURSE, chunk_size=700)
+    )
+
+
 def test_dask_retries_a_failed_evaluation_while_the_scheduler_answers(
     course_problem, course_dask, monkeypatch
 ):

@@ -258,9 +258,20 @@ def _identity(x):
     return x
 
 
-def _block_sums(theta, X, Y, w=None, *, layer_sizes):
-    """One chunk's ``(loss_sum, grad_sum)``: what a worker computes."""
-    return network.loss_sum_and_gradient(theta, X, Y, layer_sizes, w)
+def _block_sums(theta, X, Y, w=None, *, layer_sizes, piece_rows=None):
+    """One block's ``(loss_sum, grad_sum)``, what a worker computes: in one piece, or in pieces of
+    ``piece_rows`` rows added in order (so memory grows with the piece, not the block)."""
+    if piece_rows is None or piece_rows >= len(X):
+        return network.loss_sum_and_gradient(theta, X, Y, layer_sizes, w)
+    loss, grad = 0.0, np.zeros(network.n_params(layer_sizes), dtype=X.dtype)
+    for start in range(0, len(X), piece_rows):
+        rows = slice(start, start + piece_rows)
+        part = network.loss_sum_and_gradient(
+            theta, X[rows], Y[rows], layer_sizes, None if w is None else w[rows]
+        )
+        loss += part[0]
+        grad += part[1]
+    return loss, grad
 
 
 def _npy_rows(path: str, start: int, stop: int) -> np.ndarray:
@@ -321,6 +332,12 @@ class DaskObjective:
     So the result equals ``network.cost_and_gradient(..., chunk_size=c)`` with the same chunks,
     whichever worker computed what. Full batch only: ``rows`` must be ``None``.
 
+    ``piece_rows`` lets a worker go through a chunk that many rows at a time (its working memory
+    then grows with the piece), so that chunks can be large and few: every chunk costs the client
+    and the scheduler a task and a gradient to receive (``docs/scaling.md``). The pieces of a chunk
+    are added on the worker, then the chunks on the client, an order that differs from
+    ``cost_and_gradient(chunk_size=piece_rows)`` by rounding alone.
+
     A worker that dies is survived: the scheduler recomputes its chunks from their source (the
     graph) and reruns its tasks; an evaluation that still fails with an error of communication is
     tried again, up to ``retries`` times, while the scheduler answers. A lost scheduler raises
@@ -336,6 +353,7 @@ class DaskObjective:
         layer_sizes: Sequence[int],
         *,
         sample_weight=None,
+        piece_rows: int | None = None,
         retries: int = 3,
     ):
         import dask.array as da
@@ -367,6 +385,7 @@ class DaskObjective:
             self.total = X.shape[0]
         else:
             self.total = float(sum(np.sum(w) for w in client.gather(self._blocks[2])))
+        self.piece_rows = None if piece_rows is None else int(piece_rows)
         self.retries, self.n_retries, self.n_evaluations = int(retries), 0, 0
         self.best_cost, self.best_theta = math.inf, None
 
@@ -382,6 +401,7 @@ class DaskObjective:
             [theta_future] * len(self.chunks),
             *self._blocks,
             layer_sizes=self.layer_sizes,
+            piece_rows=self.piece_rows,
             pure=False,
         )
         return self.client.gather(parts)
@@ -458,6 +478,7 @@ def train_dask(
     max_iter: int = 100,
     tol: float = 1e-8,
     chunk_size: int | None = None,
+    piece_rows: int | None = None,
     validation_data: tuple | None = None,
     early_stopping: bool = False,
     n_iter_no_change: int = 10,
@@ -475,7 +496,7 @@ def train_dask(
 
     ``X`` is a row-chunked ``dask.array`` (its chunks are used, or ``chunk_size`` rows) or an
     array, cut into ``chunk_size`` rows (default: ``chunk_rows`` for ``DEFAULT_CHUNK_BYTES``);
-    ``y`` holds its ``(m,)`` labels (NumPy or dask). The other arguments mean what they mean for
+    ``y`` holds its ``(m,)`` labels (NumPy or dask). ``piece_rows``: see ``DaskObjective``. The other arguments mean what they mean for
     ``train.train``; the solver must be a full-batch one (``"lbfgs"``, ``"cg"``). The optimizer
     runs here, on the client, through ``train.minimize``; the cluster only evaluates
     (``DaskObjective``). With the same chunks, seed and settings, the weights equal those of
@@ -527,7 +548,7 @@ def train_dask(
     dY = da.from_array(units, chunks=(dX.chunks[0],)).map_blocks(
         _one_hot, len(labels), dtype, dtype=dtype, new_axis=1, chunks=(dX.chunks[0], (len(labels),))
     )
-    objective = DaskObjective(dX, dY, client, lam, layer_sizes)
+    objective = DaskObjective(dX, dY, client, lam, layer_sizes, piece_rows=piece_rows)
     lost = []
 
     def evaluate(theta, rows=None):
@@ -573,6 +594,7 @@ def train_dask(
         "n_train": int(X.shape[0]),
         "n_validation": 0 if validation_data is None else len(validation_data[0]),
         "chunks": [int(c) for c in objective.chunks],
+        "piece_rows": piece_rows,
         "n_evaluations": objective.n_evaluations,
         "scheduler": client.scheduler.address,
         "n_workers": len(client.scheduler_info()["workers"]) if not lost else None,
