@@ -228,3 +228,18 @@ def test_explore_prints_the_grid_and_plots_it(tmp_path):
     rows = [line.split() for line in result.stdout.splitlines()[1:5]]
     assert [(r[0], r[1]) for r in rows] == [("0", "5"), ("0", "15"), ("3", "5"), ("3", "15")]
     assert Image.open(out).size[0] > 500
+
+
+def test_train_on_a_local_dask_cluster_matches_one_machine(tmp_path):
+    pytest.importorskip("distributed")
+    args = ["train", "--max-iter", "10", "--validation", "0.2", "--chunk-size", "300"]
+    run(*args, "--workers", "2", "--out", tmp_path / "cluster.npz")
+    run(*args, "--out", tmp_path / "local.npz")
+
+    from digitnet import model_io
+
+    cluster, local = model_io.load(tmp_path / "cluster.npz"), model_io.load(tmp_path / "local.npz")
+    for a, b in zip(cluster.thetas, local.thetas):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    refused = run("train", "--workers", "2", "--solver", "adam", check=False)
+    assert refused.returncode == 2 and "train with lbfgs or cg" in refused.stderr

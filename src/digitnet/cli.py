@@ -169,6 +169,13 @@ def _accuracy_line(model, X, y) -> tuple[float, str]:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Continue from this model.",
 )
+@click.option(
+    "--chunk-size", type=int, help="Evaluate at most this many rows at a time (memory bound)."
+)
+@click.option("--scheduler", help="Train on a running Dask cluster at this address (lbfgs, cg).")
+@click.option(
+    "--workers", type=int, help="Train on a new local Dask cluster of N worker processes."
+)
 def train(
     data,
     hidden,
@@ -188,6 +195,9 @@ def train(
     force,
     with_report,
     resume,
+    chunk_size,
+    scheduler,
+    workers,
 ):
     """Train a network and print its test accuracy.
 
@@ -226,28 +236,40 @@ def train(
         f"{dataset.name} ({len(X)} examples) with {solver}, lam {lam}",
         err=True,
     )
+    on_cluster = scheduler is not None or workers is not None
+    if on_cluster and not full_batch:
+        raise click.UsageError("--scheduler and --workers train with lbfgs or cg")
+    common = dict(
+        hidden_layer_sizes=sizes,
+        lam=lam,
+        solver=solver,
+        max_iter=iterations,
+        early_stopping=early_stopping,
+        random_state=seed,
+        initial=initial,
+        image_shape=dataset.image_shape,
+        pixel_order=dataset.pixel_order,
+        dtype=dtype,
+        chunk_size=chunk_size,
+    )
     progress = _Progress(iterations, "iteration" if full_batch else "epoch")
     try:
         with _sigterm_as_interrupt():
-            model = training.train(
-                X,
-                y,
-                hidden_layer_sizes=sizes,
-                lam=lam,
-                solver=solver,
-                max_iter=iterations,
-                batch_size=batch_size,
-                learning_rate=lr,
-                validation_fraction=validation,
-                early_stopping=early_stopping,
-                random_state=seed,
-                initial=initial,
-                image_shape=dataset.image_shape,
-                pixel_order=dataset.pixel_order,
-                dtype=dtype,
-                threads=threads,
-                progress=progress,
-            )
+            if on_cluster:
+                model = _train_on_cluster(
+                    X, y, validation, seed, scheduler, workers, common, progress
+                )
+            else:
+                model = training.train(
+                    X,
+                    y,
+                    batch_size=batch_size,
+                    learning_rate=lr,
+                    validation_fraction=validation,
+                    threads=threads,
+                    progress=progress,
+                    **common,
+                )
     finally:
         progress.close()
     info = model.info
@@ -280,6 +302,26 @@ def train(
         )
     if info["stop_reason"] == "interrupted":
         sys.exit(130)
+
+
+def _train_on_cluster(X, y, validation, seed, scheduler, workers, settings, progress):
+    """The Dask path of ``train``: same settings, every evaluation on the cluster's workers."""
+    from sklearn.model_selection import train_test_split
+
+    from digitnet import distributed
+
+    validation_data = None
+    if validation > 0:
+        X, X_val, y, y_val = train_test_split(
+            X, y, test_size=validation, stratify=y, random_state=seed
+        )
+        validation_data = (X_val, y_val)
+    where = f"the cluster at {scheduler}" if scheduler else f"a local cluster of {workers} workers"
+    click.echo(f"evaluating on {where}", err=True)
+    with distributed.connect(scheduler, workers) as client:
+        return distributed.train_dask(
+            X, y, client, validation_data=validation_data, progress=progress, **settings
+        )
 
 
 def _test_split(source: str, dtype: str):
