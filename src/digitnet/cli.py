@@ -55,6 +55,26 @@ data_option = click.option(
 )
 
 
+def _model_path(required: bool):
+    return click.argument(
+        "model_path",
+        metavar="MODEL" if required else "[MODEL]",
+        required=required,
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    )
+
+
+model_argument = _model_path(required=True)
+optional_model_argument = _model_path(required=False)
+split_option = click.option(
+    "--split",
+    type=click.Choice(["train", "test"]),
+    default="test",
+    show_default=True,
+    help="Which split of an IDX folder or Fashion-MNIST to use.",
+)
+
+
 def _load_data(source: str, split: str = "train", dtype: str = "float64"):
     from digitnet import data
 
@@ -335,17 +355,9 @@ def _test_split(source: str, dtype: str):
 
 
 @main.command()
-@click.argument(
-    "model_path", metavar="MODEL", type=click.Path(exists=True, dir_okay=False, path_type=Path)
-)
+@model_argument
 @data_option
-@click.option(
-    "--split",
-    type=click.Choice(["train", "test"]),
-    default="test",
-    show_default=True,
-    help="Which split of an IDX folder or Fashion-MNIST to use.",
-)
+@split_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def evaluate(model_path, data, split, as_json):
     """Accuracy, per-class precision and recall, and the confusion matrix of MODEL on --data."""
@@ -394,9 +406,7 @@ def evaluate(model_path, data, split, as_json):
 
 
 @main.command()
-@click.argument(
-    "model_path", metavar="MODEL", type=click.Path(exists=True, dir_okay=False, path_type=Path)
-)
+@model_argument
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one object per input.")
 def predict(model_path, images, as_json):
@@ -527,9 +537,7 @@ def selftest(data_path, weights):
 
 
 @main.command("export")
-@click.argument(
-    "model_path", metavar="MODEL", type=click.Path(exists=True, dir_okay=False, path_type=Path)
-)
+@model_argument
 @click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="Overwrite OUT if it exists.")
 def export_command(model_path, out, force):
@@ -562,20 +570,9 @@ PICTURES = ("data", "hidden", "curves", "confusion", "mistakes")
 
 @main.command()
 @click.argument("kind", type=click.Choice(PICTURES))
-@click.argument(
-    "model_path",
-    metavar="[MODEL]",
-    required=False,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-)
+@optional_model_argument
 @data_option
-@click.option(
-    "--split",
-    type=click.Choice(["train", "test"]),
-    default="test",
-    show_default=True,
-    help="Which split of an IDX folder or Fashion-MNIST to use.",
-)
+@split_option
 @click.option(
     "--out", type=click.Path(dir_okay=False, path_type=Path), help="PNG to write [KIND.png]."
 )
@@ -645,17 +642,9 @@ def _open_window(png: Path) -> None:
 
 
 @main.command("report")
-@click.argument(
-    "model_path", metavar="MODEL", type=click.Path(exists=True, dir_okay=False, path_type=Path)
-)
+@model_argument
 @data_option
-@click.option(
-    "--split",
-    type=click.Choice(["train", "test"]),
-    default="test",
-    show_default=True,
-    help="Which split of an IDX folder or Fashion-MNIST to use.",
-)
+@split_option
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -748,12 +737,7 @@ def explore_command(data, lams, max_iters, hidden, validation, workers, seed, ou
 
 
 @main.command()
-@click.argument(
-    "model_path",
-    metavar="[MODEL]",
-    required=False,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-)
+@optional_model_argument
 @click.option(
     "--host",
     default="127.0.0.1",
