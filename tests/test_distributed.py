@@ -319,9 +319,15 @@ def test_dask_refuses_mismatched_chunks(course_problem, client):
         distributed.DaskObjective(X, Y, client, 1.0, COURSE)
 
 
-def test_dask_training_equals_single_machine_chunked(mnist20, client, chunked_run):
+@pytest.fixture(scope="module")
+def dask_run(mnist20, client):
     X, y = mnist20
-    model = distributed.train_dask(X, y, client, max_iter=ITERATIONS, chunk_size=CHUNK)
+    return distributed.train_dask(X, y, client, max_iter=ITERATIONS, chunk_size=CHUNK)
+
+
+def test_dask_training_equals_single_machine_chunked(mnist20, dask_run, chunked_run):
+    X, y = mnist20
+    model = dask_run
     reference, weights = chunked_run
     assert model.info["n_iter"] == ITERATIONS and model.info["stop_reason"] == "max_iter"
     assert model.info["chunks"] == [CHUNK] * 7 + [100]
@@ -331,6 +337,15 @@ def test_dask_training_equals_single_machine_chunked(mnist20, client, chunked_ru
     # Unchunked training differs by rounding alone (docs/scaling.md gives the measured drift).
     whole = train(X, y, max_iter=ITERATIONS)
     assert 0 < max_difference(whole, weights[-1]) <= 1e-8
+
+
+def test_dask_training_is_deterministic(mnist20, client, dask_run):
+    """The same run again gives the same bits: the chunk sums are added in a fixed order, and
+    every array a worker computes with is aligned (NumPy's rounding can depend on it)."""
+    X, y = mnist20
+    again = distributed.train_dask(X, y, client, max_iter=ITERATIONS, chunk_size=CHUNK)
+    for theta, theta_again in zip(dask_run.thetas, again.thetas):
+        np.testing.assert_array_equal(theta, theta_again)
 
 
 def test_a_killed_worker_changes_nothing(mnist20, chunked_run):

@@ -258,9 +258,16 @@ def _identity(x):
     return x
 
 
+def _aligned(a):
+    """``a`` aligned, copied only if it is not (in its own memory layout). Arrays that Dask deserializes can
+    start at any byte; NumPy then leaves its fast paths for ones that round differently."""
+    return None if a is None else np.require(a, requirements="A")
+
+
 def _block_sums(theta, X, Y, w=None, *, layer_sizes, piece_rows=None):
     """One block's ``(loss_sum, grad_sum)``, what a worker computes: in one piece, or in pieces of
     ``piece_rows`` rows added in order (so memory grows with the piece, not the block)."""
+    theta, X, Y, w = map(_aligned, (theta, X, Y, w))
     if piece_rows is None or piece_rows >= len(X):
         return network.loss_sum_and_gradient(theta, X, Y, layer_sizes, w)
     loss, grad = 0.0, np.zeros(network.n_params(layer_sizes), dtype=X.dtype)
@@ -378,7 +385,9 @@ class DaskObjective:
         arrays = [X, Y] if sample_weight is None else [X, Y, sample_weight.astype(dtype)]
         if sample_weight is not None and sample_weight.chunks[0] != X.chunks[0]:
             raise ValueError("sample_weight must have the row chunks of X")
-        # One future per chunk, in chunk order, held on the workers for as long as this object lives.
+        # One future per chunk, in chunk order, held on the workers for as long as this object
+        # lives; aligned once here, so that _block_sums copies nothing unless a chunk has moved.
+        arrays = [a.map_blocks(_aligned, dtype=a.dtype) for a in arrays]
         self._blocks = [client.compute(list(a.to_delayed().ravel())) for a in arrays]
         wait([f for blocks in self._blocks for f in blocks])
         if sample_weight is None:
