@@ -188,11 +188,11 @@ def test_threaded_with_weights_and_rows():
         assert_same(
             objective(theta), network.cost_and_gradient(theta, X, Y, 0.5, sizes, sample_weight=w)
         )
-        rows = np.arange(10, 1000, 7)
-        assert_same(
-            objective(theta, rows),
-            network.cost_and_gradient(theta, X[rows], Y[rows], 0.5, sizes, sample_weight=w[rows]),
-        )
+        rows = np.arange(10, 1000, 7)  # train.train's mini-batch: penalty lam / (2 total)
+        share = len(rows) * w.sum() / len(X)
+        loss, grad = network.loss_sum_and_gradient(theta, X[rows], Y[rows], sizes, w[rows])
+        expected = network.regularize(theta, loss, grad, 0.5 * share / w.sum(), share, sizes)
+        assert_same(objective(theta, rows), expected)
 
 
 def test_threaded_checks_its_inputs():
@@ -349,8 +349,9 @@ def test_dask_training_is_deterministic(mnist20, client, dask_run):
 
 
 def test_a_killed_worker_changes_nothing(mnist20, chunked_run):
-    """SIGKILL one of two worker processes during iteration 6; its nanny restarts it, Dask recomputes
-    its chunks from the graph and reruns its tasks, and training ends where an undisturbed run does."""
+    """SIGKILL one of two worker processes during iteration 6; its nanny restarts it, Dask
+    recomputes its chunks from the graph and reruns its tasks, and training ends where an
+    undisturbed run does."""
     pytest.importorskip("dask.distributed")
     X, y = mnist20
     with distributed.connect(workers=2) as client:

@@ -2,11 +2,11 @@
 
 The cost is a sum over examples, so it splits over row chunks exactly::
 
-    J(theta) = 1/m [ sum_chunks loss_sum(chunk) + lam/2 ||W||^2 ]     (and the same for the gradient)
+    J(theta) = 1/m [ sum_chunks loss_sum(chunk) + lam/2 ||W||^2 ]     (the gradient likewise)
 
-``network.loss_sum_and_gradient`` computes one chunk's sums and ``network.regularize`` turns the total
-into ``(J, grad)``. Everything here is a different way of producing the same per-chunk sums and then
-adding them **in chunk order**, so that each way gives the same numbers as
+``network.loss_sum_and_gradient`` computes one chunk's sums and ``network.regularize`` turns the
+total into ``(J, grad)``. Everything here is a different way of producing the same per-chunk sums
+and then adding them **in chunk order**, so that each way gives the same numbers as
 ``network.cost_and_gradient(..., chunk_size=c)`` with the same chunks:
 
 ``chunk_rows``
@@ -19,12 +19,16 @@ adding them **in chunk order**, so that each way gives the same numbers as
 ``DaskObjective``
     chunks of a row-chunked ``dask.array`` on a ``dask.distributed`` cluster, the dask-glm way: the
     optimizer's state stays on the client; each evaluation sends ``theta`` to the cluster once,
-    every worker sums the chunks it holds, and the client adds the per-chunk sums. A worker that dies loses only
-    chunks that Dask recomputes from their source; a lost scheduler raises ``ClusterLost``, which
-    ``train_dask`` turns into the end of training with the best weights seen.
+    every worker sums the chunks it holds, and the client adds the per-chunk sums. A worker that
+    dies loses only chunks that Dask recomputes from their source; a lost scheduler raises
+    ``ClusterLost``, which ``train_dask`` turns into the end of training with the weights reached.
+``train_dask``
+    ``train.train``'s counterpart on a cluster (``digitnet train --workers N / --scheduler ADDR``).
 
-Dask is an optional dependency (``pip install digitnet[dask]``); it is imported only by the functions
-that use it.
+``docs/scaling.md`` has the measurements and the cost model.
+
+Dask is an optional dependency (``pip install digitnet[dask]``); only the functions that use it
+import it.
 """
 
 from __future__ import annotations
@@ -180,7 +184,8 @@ class ThreadedObjective:
     (default: cores // n_threads) so that pool threads times BLAS threads fits the machine.
 
     ``rows`` (an index array, for mini-batch solvers) evaluates those rows in one piece, averaged
-    over ``len(rows)``. Use as a context manager, or call ``close()``, to stop the threads.
+    as ``train.train``'s objective does. Use as a context manager, or call ``close()``, to stop the
+    threads.
     """
 
     def __init__(
@@ -207,25 +212,25 @@ class ThreadedObjective:
         self._blas = ThreadpoolController()
         self._pool = ThreadPoolExecutor(self.n_threads, thread_name_prefix="digitnet-chunk")
 
-    def _chunk(self, start: int) -> tuple[float, np.ndarray]:
-        rows = slice(start, start + self.chunk_size)
+    def _sums(self, theta: np.ndarray, rows) -> tuple[float, np.ndarray]:
         w = None if self.sample_weight is None else self.sample_weight[rows]
-        return network.loss_sum_and_gradient(
-            self._theta, self.X[rows], self.Y[rows], self.layer_sizes, w
-        )
+        return network.loss_sum_and_gradient(theta, self.X[rows], self.Y[rows], self.layer_sizes, w)
 
     def __call__(self, theta: np.ndarray, rows=None) -> tuple[float, np.ndarray]:
         if rows is not None:
-            w = None if self.sample_weight is None else self.sample_weight[rows]
-            return network.cost_and_gradient(
-                theta, self.X[rows], self.Y[rows], self.lam, self.layer_sizes, sample_weight=w
-            )
-        self._theta = np.asarray(theta, dtype=self.X.dtype)
+            # A mini-batch, as train.train's objective does it: averaged over its expected share
+            # of the total weight, with the penalty kept at lam / (2 total).
+            loss, grad = self._sums(theta, rows)
+            share = len(rows) * self.total / len(self.X)
+            lam = self.lam * share / self.total
+            return network.regularize(theta, loss, grad, lam, share, self.layer_sizes)
+        theta_x = np.asarray(theta, dtype=self.X.dtype)
         loss, grad = 0.0, np.zeros(network.n_params(self.layer_sizes), dtype=self.X.dtype)
         pending = deque()
         with self._blas.limit(limits=self.blas_threads, user_api="blas"):
             for start in range(0, len(self.X), self.chunk_size):
-                pending.append(self._pool.submit(self._chunk, start))
+                chunk = slice(start, start + self.chunk_size)
+                pending.append(self._pool.submit(self._sums, theta_x, chunk))
                 if len(pending) >= 2 * self.n_threads:
                     part_loss, part_grad = pending.popleft().result()
                     loss += part_loss
@@ -259,8 +264,9 @@ def _identity(x):
 
 
 def _aligned(a):
-    """``a`` aligned, copied only if it is not (in its own memory layout). Arrays that Dask deserializes can
-    start at any byte; NumPy then leaves its fast paths for ones that round differently."""
+    """``a`` aligned, copied (in its own memory layout) only if it is not. Arrays that Dask
+    deserializes can start at any byte; NumPy then leaves its fast paths for ones that round
+    differently."""
     return None if a is None else np.require(a, requirements="A")
 
 
@@ -313,8 +319,8 @@ def from_npy(path: str | Path, chunk_size: int):
 def to_dask(a, chunk_size: int):
     """``a`` as a ``dask.array`` with ``chunk_size`` rows per chunk (one chunk across the columns).
 
-    A dask array is rechunked (a no-op when its chunks already are these). A NumPy array goes into the graph, so
-    a lost chunk is cut from it again; for data larger than memory use ``from_npy``.
+    A dask array is rechunked (a no-op when its chunks already are these). A NumPy array goes into
+    the graph, so a lost chunk is cut from it again; for data larger than memory use ``from_npy``.
     """
     import dask.array as da
 
@@ -393,7 +399,8 @@ class DaskObjective:
         if sample_weight is None:
             self.total = X.shape[0]
         else:
-            self.total = float(sum(np.sum(w) for w in client.gather(self._blocks[2])))
+            sums = client.gather(client.map(np.sum, self._blocks[2], pure=False))
+            self.total = float(sum(sums))  # per chunk on the workers, then in chunk order
         self.piece_rows = None if piece_rows is None else int(piece_rows)
         self.retries, self.n_retries, self.n_evaluations = int(retries), 0, 0
         self.best_cost, self.best_theta = math.inf, None
@@ -505,11 +512,12 @@ def train_dask(
 
     ``X`` is a row-chunked ``dask.array`` (its chunks are used, or ``chunk_size`` rows) or an
     array, cut into ``chunk_size`` rows (default: ``chunk_rows`` for ``DEFAULT_CHUNK_BYTES``);
-    ``y`` holds its ``(m,)`` labels (NumPy or dask). ``piece_rows``: see ``DaskObjective``. The other arguments mean what they mean for
-    ``train.train``; the solver must be a full-batch one (``"lbfgs"``, ``"cg"``). The optimizer
-    runs here, on the client, through ``train.minimize``; the cluster only evaluates
-    (``DaskObjective``). With the same chunks, seed and settings, the weights equal those of
-    ``train.train(X, y, chunk_size=c, ...)`` to rounding.
+    ``y`` holds its ``(m,)`` labels (NumPy or dask). ``piece_rows``: see ``DaskObjective``. The
+    other arguments mean what they mean for ``train.train``; the solver must be a full-batch one
+    (``"lbfgs"``, ``"cg"``). The optimizer runs here, on the client, through ``train.minimize``;
+    the cluster only evaluates (``DaskObjective``). With the same chunks, seed and settings, the
+    weights equal those of ``train.train(X, y, chunk_size=c, ...)`` to rounding. A resumed
+    ``initial`` Model gives its weights, labels and image layout; its history is not carried on.
 
     A worker that dies changes nothing. A lost scheduler ends training as Ctrl-C does: the model
     holds the weights of the last completed iteration (the best ones when early stopping), with
