@@ -33,6 +33,7 @@ import it.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import math
 import os
@@ -517,7 +518,7 @@ def train_dask(
     (``"lbfgs"``, ``"cg"``). The optimizer runs here, on the client, through ``train.minimize``;
     the cluster only evaluates (``DaskObjective``). With the same chunks, seed and settings, the
     weights equal those of ``train.train(X, y, chunk_size=c, ...)`` to rounding. A resumed
-    ``initial`` Model gives its weights, labels and image layout; its history is not carried on.
+    ``initial`` Model gives its weights, labels and image layout; its history is carried on, as by ``train.train``.
 
     A worker that dies changes nothing. A lost scheduler ends training as Ctrl-C does: the model
     holds the weights of the last completed iteration (the best ones when early stopping), with
@@ -540,23 +541,16 @@ def train_dask(
         raise ValueError(f"X must be (m, n) and y (m,), got {X.shape} and {y_local.shape}")
 
     # Labels, layer sizes and initial weights exactly as train.train chooses them.
-    rng = np.random.default_rng(random_state)
-    if isinstance(initial, Model):
-        labels, layer_sizes = initial.labels, initial.layer_sizes
-        image_shape, pixel_order = initial.image_shape, initial.pixel_order
-        theta0 = network.pack(initial.thetas).astype(dtype)
-    else:
-        labels = (
-            LabelMap.fit(y_local)
-            if labels is None
-            else LabelMap(getattr(labels, "classes", labels))
-        )
-        hidden = [hidden_layer_sizes] if np.ndim(hidden_layer_sizes) == 0 else hidden_layer_sizes
-        layer_sizes = [X.shape[1], *(int(s) for s in hidden), len(labels)]
-        if initial is None:
-            theta0 = network.initialize(layer_sizes, rng, epsilon=init_epsilon, dtype=dtype)
-        else:
-            theta0 = np.array(initial, dtype=dtype)
+    labels, layer_sizes, theta0 = training.initial_weights(
+        initial,
+        labels,
+        y_local,
+        X.shape[1],
+        hidden_layer_sizes,
+        np.random.default_rng(random_state),
+        init_epsilon,
+        dtype,
+    )
 
     if chunk_size is None and not isinstance(X, da.Array):
         chunk_size = chunk_rows(len(X), layer_sizes, DEFAULT_CHUNK_BYTES, dtype)
@@ -577,7 +571,8 @@ def train_dask(
 
     validate = None
     if validation_data is not None:
-        validate = _validator(*validation_data, labels, layer_sizes, dtype)
+        X_val, y_val = validation_data
+        validate = training.validator(np.asarray(X_val, dtype), y_val, labels, layer_sizes)
     start = time.perf_counter()
     with training.blas_threads(1):  # the client only runs the optimizer's vector updates
         result = training.minimize(
@@ -593,55 +588,36 @@ def train_dask(
             progress=progress,
         )
     elapsed = time.perf_counter() - start
-    info = {
+    if lost:
+        result = dataclasses.replace(result, stop_reason="cluster_lost")
+    settings = {
         "lam": float(lam),
         "solver": solver,
         "max_iter": int(max_iter),
         "tol": float(tol),
-        "hidden_layer_sizes": [int(s) for s in layer_sizes[1:-1]],
         "random_state": None if random_state is None else int(random_state),
         "init_epsilon": None if init_epsilon is None else float(init_epsilon),
         "dtype": dtype.name,
         "early_stopping": bool(early_stopping),
         "n_iter_no_change": int(n_iter_no_change),
-        "n_iter": len(result.history),
-        "stop_reason": "cluster_lost" if lost else result.stop_reason,
-        "best_iteration": result.best_iteration,
-        "train_time_s": elapsed,
         "n_train": int(X.shape[0]),
         "n_validation": 0 if validation_data is None else len(validation_data[0]),
         "chunks": [int(c) for c in objective.chunks],
         "piece_rows": piece_rows,
         "n_evaluations": objective.n_evaluations,
         "scheduler": client.scheduler.address,
-        "n_workers": len(client.scheduler_info()["workers"]) if not lost else None,
+        "n_workers": None if lost else len(client.scheduler_info()["workers"]),
     }
     if lost:
-        info["cluster_error"] = str(lost[0])
+        settings["cluster_error"] = str(lost[0])
     if not isinstance(X, da.Array):
-        info["data_fingerprint"] = training.data_fingerprint(X, y_local)
-    if image_shape is None:
-        side = math.isqrt(X.shape[1])
-        image_shape = (side, side) if side * side == X.shape[1] else (1, X.shape[1])
-    thetas = network.unpack(result.theta, layer_sizes)
-    return Model(thetas, labels, image_shape, pixel_order, info, result.history.as_arrays())
+        settings["data_fingerprint"] = training.data_fingerprint(X, y_local)
+    return training.to_model(
+        result, elapsed, settings, labels, layer_sizes, initial, image_shape, pixel_order
+    )
 
 
 def _one_hot(units: np.ndarray, K: int, dtype) -> np.ndarray:
     Y = np.zeros((len(units), K), dtype=dtype)
     Y[np.arange(len(units)), units] = 1
     return Y
-
-
-def _validator(X_val, y_val, labels: LabelMap, layer_sizes, dtype):
-    """``validate(theta) -> (mean cross entropy, accuracy)`` on a held-out set, on the client."""
-    X_val = np.asarray(X_val, dtype=dtype)
-    Y_val = labels.one_hot(y_val, dtype=dtype)
-    units = Y_val.argmax(axis=1)
-
-    def validate(theta):
-        loss, _ = network.loss_sum_and_gradient(theta, X_val, Y_val, layer_sizes)
-        predicted = network.predict(network.unpack(np.asarray(theta, dtype), layer_sizes), X_val)
-        return loss / len(X_val), float(np.mean(predicted == units))
-
-    return validate

@@ -490,7 +490,7 @@ def train(
     X, y = _check_data(X, y, dtype, "X", "y")
     sample_weight = _check_sample_weight(sample_weight, len(X), dtype)
     rng = np.random.default_rng(random_state)
-    labels, layer_sizes, theta0 = _start(
+    labels, layer_sizes, theta0 = initial_weights(
         initial, labels, y, X.shape[1], hidden_layer_sizes, rng, init_epsilon, dtype
     )
     X, y, sample_weight, X_val, y_val = _split(
@@ -501,7 +501,7 @@ def train(
     objective = _objective(
         X, labels.one_hot(y, dtype=dtype), lam, layer_sizes, sample_weight, chunk_size
     )
-    validate = None if X_val is None else _validator(X_val, y_val, labels, layer_sizes)
+    validate = None if X_val is None else validator(X_val, y_val, labels, layer_sizes)
 
     mini_batch = solver not in _SCIPY_METHOD
     rows = min(batch_size if mini_batch else (chunk_size or len(X)), len(X))
@@ -528,9 +528,7 @@ def train(
         )
     elapsed = time.perf_counter() - start
 
-    previous = initial.history if isinstance(initial, Model) else {}
-    history, done = _continued(previous, result.history)
-    info = {
+    settings = {
         "lam": float(lam),
         "solver": solver,
         "max_iter": int(max_iter),
@@ -538,25 +536,50 @@ def train(
         "batch_size": rows if mini_batch else None,
         "learning_rate": (learning_rate or DEFAULT_LEARNING_RATE[solver]) if mini_batch else None,
         "momentum": float(momentum) if solver == "sgd" else None,
-        "hidden_layer_sizes": [int(s) for s in layer_sizes[1:-1]],
         "random_state": None if random_state is None else int(random_state),
         "init_epsilon": None if init_epsilon is None else float(init_epsilon),
         "dtype": dtype.name,
         "threads": threads,
         "early_stopping": bool(early_stopping),
         "n_iter_no_change": int(n_iter_no_change),
-        "n_iter": len(result.history),
-        "stop_reason": result.stop_reason,
-        "best_iteration": done + result.best_iteration,
-        "train_time_s": elapsed,
         "data_fingerprint": fingerprint,
         "n_train": len(X),
         "n_validation": 0 if X_val is None else len(X_val),
     }
+    return to_model(
+        result, elapsed, settings, labels, layer_sizes, initial, image_shape, pixel_order
+    )
+
+
+def to_model(
+    result: MinimizeResult,
+    elapsed: float,
+    settings: dict,
+    labels: LabelMap,
+    layer_sizes: Sequence[int],
+    initial: Model | np.ndarray | None,
+    image_shape: tuple[int, int] | None,
+    pixel_order: str,
+) -> Model:
+    """The ``Model`` a training run made: its weights, and ``settings`` plus the outcome as info.
+
+    A model continued from ``initial`` keeps its image layout and its history, numbered on.
+    """
+    previous = initial.history if isinstance(initial, Model) else {}
+    history, done = _continued(previous, result.history)
+    info = {
+        **settings,
+        "hidden_layer_sizes": [int(s) for s in layer_sizes[1:-1]],
+        "n_iter": len(result.history),
+        "stop_reason": result.stop_reason,
+        "best_iteration": done + result.best_iteration,
+        "train_time_s": elapsed,
+    }
     if isinstance(initial, Model):
         image_shape, pixel_order = initial.image_shape, initial.pixel_order
     elif image_shape is None:
-        image_shape = _default_image_shape(X.shape[1])
+        side = math.isqrt(layer_sizes[0])
+        image_shape = (side, side) if side * side == layer_sizes[0] else (1, layer_sizes[0])
     thetas = network.unpack(result.theta, layer_sizes)
     return Model(thetas, labels, image_shape, pixel_order, info, history)
 
@@ -643,7 +666,7 @@ def _check_sample_weight(sample_weight, m, dtype) -> np.ndarray | None:
     return w
 
 
-def _start(initial, labels, y, n, hidden_layer_sizes, rng, init_epsilon, dtype):
+def initial_weights(initial, labels, y, n, hidden_layer_sizes, rng, init_epsilon, dtype):
     """(label map, layer sizes, theta0): from ``initial`` when given, else new random weights."""
     if isinstance(initial, Model):
         if labels is not None and LabelMap(_classes(labels)) != initial.labels:
@@ -725,7 +748,7 @@ def _objective(X, Y, lam, layer_sizes, sample_weight, chunk_size) -> Objective:
     return objective
 
 
-def _validator(X_val, y_val, labels, layer_sizes) -> Callable[[np.ndarray], tuple[float, float]]:
+def validator(X_val, y_val, labels, layer_sizes) -> Callable[[np.ndarray], tuple[float, float]]:
     """``validate(theta) -> (mean cross entropy without penalty, accuracy)`` on a held-out set."""
     try:
         units = labels.encode(y_val)
@@ -756,8 +779,3 @@ def _continued(previous: dict, history: History) -> tuple[dict[str, np.ndarray],
     columns["time"] += float(previous["time"][-1])
     merged = {name: np.concatenate([previous[name], column]) for name, column in columns.items()}
     return merged, done
-
-
-def _default_image_shape(n: int) -> tuple[int, int]:
-    side = math.isqrt(n)
-    return (side, side) if side * side == n else (1, n)
