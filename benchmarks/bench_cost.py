@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 from pathlib import Path
 
 import numpy as np
 import scipy.io
+from common import probe, timed
 from scipy.special import expit
 from threadpoolctl import threadpool_info, threadpool_limits
 
@@ -59,22 +59,6 @@ def notebook_cost_function(nn_params, input_layer_size, hidden_layer_size, num_l
     return J, np.concatenate([Theta1_grad.ravel(), Theta2_grad.ravel()])
 
 
-def timed(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return (time.perf_counter() - start) * 1e3
-
-
-def probe() -> str:
-    """A 2000x2000 matmul with 1 and 2 threads: tells whether the machine has one core or two now."""
-    a = np.random.default_rng(0).normal(size=(2000, 2000))
-    times = {}
-    for threads in (1, 2):
-        with threadpool_limits(threads, user_api="blas"):
-            times[threads] = min(timed(lambda: a @ a) for _ in range(3))
-    return f"probe 2000^2 matmul: 1 thread {times[1]:.0f} ms, 2 threads {times[2]:.0f} ms"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=300)
@@ -105,9 +89,9 @@ def main() -> None:
             samples = {name: [] for name in candidates}
             for _ in range(args.rounds):
                 for name, fn in candidates.items():
-                    samples[name].append(timed(fn))
+                    samples[name].append(timed(fn) * 1e3)
             notebook = [
-                timed(lambda: notebook_cost_function(theta, 400, 25, 10, X, y, 1.0))
+                timed(lambda: notebook_cost_function(theta, 400, 25, 10, X, y, 1.0)) * 1e3
                 for _ in range(args.notebook_rounds)
             ]
         floor = np.array(samples["floor: X @ W1.T + delta2.T @ X"])

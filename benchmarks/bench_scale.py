@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import psutil
+from common import probe, timed
 from threadpoolctl import threadpool_limits
 
 from digitnet import data, distributed, network
@@ -41,24 +42,6 @@ FASHION = data.FASHION_MNIST_DIR
 SIZES = [784, 100, 10]
 LAM = 1.0
 PUBLISHED_MLP = 0.8833  # Fashion-MNIST README's benchmark table: MLP 256-128-100
-
-
-def timed(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
-def probe() -> str:
-    """A 2000x2000 matmul with 1 and 2 threads: tells whether the machine has one core or two now."""
-    a = np.random.default_rng(0).normal(size=(2000, 2000))
-    times = {}
-    for threads in (1, 2):
-        with threadpool_limits(threads, user_api="blas"):
-            times[threads] = min(timed(lambda: a @ a) for _ in range(3))
-    return (
-        f"probe 2000^2 matmul: 1 thread {times[1] * 1e3:.0f} ms, 2 threads {times[2] * 1e3:.0f} ms"
-    )
 
 
 def peak_bytes(fn) -> int:

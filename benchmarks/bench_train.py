@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 import scipy.ndimage
+from common import probe
 from threadpoolctl import threadpool_limits
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -182,19 +183,6 @@ def child(key: str) -> None:
 
 
 # --- the comparison ------------------------------------------------------------------------------
-
-
-def probe() -> str:
-    """Seconds for a 2000x2000 matmul on 1 and 2 threads: equal means one core's worth is free."""
-    A = np.random.default_rng(0).random((2000, 2000))
-    times = []
-    for threads in (1, 2):
-        with threadpool_limits(threads, user_api="blas"):
-            A @ A
-            start = time.perf_counter()
-            A @ A
-            times.append(time.perf_counter() - start)
-    return f"probe: 2000x2000 matmul 1 thread {times[0]:.3f} s, 2 threads {times[1]:.3f} s"
 
 
 def torch_available(site_packages: str | None) -> bool:
