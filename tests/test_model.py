@@ -45,3 +45,11 @@ def test_probabilities_sum_to_one_and_rank_like_the_outputs(mnist20, ex4_weights
     np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-12)
     raw = model.activations(X[:50])[-1]
     np.testing.assert_array_equal(proba.argmax(axis=1), raw.argmax(axis=1))
+
+
+def test_probabilities_where_every_output_underflows():
+    # z = -800 and -801 on the two outputs: both sigmoids are 0 in float64, their ratio is e.
+    thetas = [np.array([[-800.0, 0.0], [-801.0, 0.0]])]
+    model = Model(thetas, LabelMap([0, 1]), (1, 1))
+    proba = model.predict_proba(np.zeros((1, 1)))
+    np.testing.assert_allclose(proba, [[np.e / (1 + np.e), 1 / (1 + np.e)]], rtol=1e-12)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.special import logsumexp
 
 from digitnet import network
 from digitnet.data import upright_images
@@ -70,8 +71,10 @@ class Model:
         dividing by their sum makes them a distribution with the same ranking. The raw outputs are
         ``activations(X)[-1]``.
         """
-        outputs = network.predict_proba(self.thetas, self._check(X))
-        return outputs / outputs.sum(axis=1, keepdims=True)
+        # log g(z) = -softplus(-z), normalized in log space: exact even where every output
+        # underflows to 0.
+        log_outputs = -network.softplus(-network.output_logits(self.thetas, self._check(X)))
+        return np.exp(log_outputs - logsumexp(log_outputs, axis=1, keepdims=True))
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Most likely label ``(m,)`` for each row of ``X: (m, n)``."""

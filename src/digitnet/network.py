@@ -161,9 +161,16 @@ def forward(thetas: Sequence[np.ndarray], X: np.ndarray) -> list[np.ndarray]:
     return activations
 
 
+def output_logits(thetas: Sequence[np.ndarray], X: np.ndarray) -> np.ndarray:
+    """The output layer's ``z: (m, K)`` for examples ``X: (m, n)``, before the sigmoid."""
+    hidden = forward(thetas[:-1], X)[-1]
+    Theta = np.asarray(thetas[-1], hidden.dtype)
+    return hidden @ Theta[:, 1:].T + Theta[:, 0]
+
+
 def predict_proba(thetas: Sequence[np.ndarray], X: np.ndarray) -> np.ndarray:
     """Output unit activations ``(m, K)`` for examples ``X: (m, n)``."""
-    return forward(thetas, X)[-1]
+    return expit(output_logits(thetas, X))
 
 
 def predict(thetas: Sequence[np.ndarray], X: np.ndarray) -> np.ndarray:

@@ -758,9 +758,7 @@ def validator(X_val, y_val, labels, layer_sizes) -> Callable[[np.ndarray], tuple
 
     def validate(theta):
         thetas = network.unpack(np.asarray(theta, dtype=X_val.dtype), layer_sizes)
-        hidden = network.forward(thetas[:-1], X_val)[-1]
-        W = thetas[-1]
-        Z = hidden @ W[:, 1:].T + W[:, 0]  # output logits (m, K)
+        Z = network.output_logits(thetas, X_val)
         # -y log g(z) - (1 - y) log(1 - g(z)) = softplus(z) - y z, finite for any z.
         cost = (network.softplus(Z).sum() - Z[index, units].sum()) / len(Z)
         return float(cost), float(np.mean(Z.argmax(axis=1) == units))
