@@ -2,6 +2,7 @@
 
 import gzip
 import json
+import os
 import re
 import signal
 import subprocess
@@ -18,9 +19,9 @@ from PIL import Image
 DIGITNET = str(Path(sys.executable).with_name("digitnet"))
 
 
-def run(*args, cwd=None, check=True):
+def run(*args, cwd=None, check=True, env=None):
     result = subprocess.run(
-        [DIGITNET, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300
+        [DIGITNET, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300, env=env
     )
     if check and result.returncode != 0:
         raise AssertionError(f"digitnet {args} exited {result.returncode}:\n{result.stderr}")
@@ -243,3 +244,10 @@ def test_train_on_a_local_dask_cluster_matches_one_machine(tmp_path):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
     refused = run("train", "--workers", "2", "--solver", "adam", check=False)
     assert refused.returncode == 2 and "train with lbfgs or cg" in refused.stderr
+
+
+def test_show_without_a_display_says_where_the_picture_is(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    result = run("show", "data", "--out", tmp_path / "d.png", "--show", env=env)
+    assert f"wrote {tmp_path / 'd.png'}" in result.stdout
+    assert "no display here" in result.stderr
