@@ -171,3 +171,9 @@ def test_feature_names_from_a_dataframe(digits):
     frame = pd.DataFrame(X_train[:200], columns=[f"pixel{i}" for i in range(64)])
     clf = DigitNetClassifier(max_iter=10, random_state=0).fit(frame, y_train[:200])
     assert list(clf.feature_names_in_) == list(frame.columns)
+
+
+def test_the_classifier_is_at_the_top_of_the_package():
+    import digitnet
+
+    assert digitnet.DigitNetClassifier is DigitNetClassifier
