@@ -424,7 +424,7 @@ def predict(model_path, images, as_json):
         results.append(
             {
                 "file": str(path),
-                "label": _plain(model.labels.classes[order[0]]),
+                "label": model.labels.classes[order[0]],
                 "probabilities": {str(c): float(v) for c, v in zip(model.labels.classes, p)},
                 "top": [(model.labels.classes[k], float(p[k])) for k in order[:3]],
             }
@@ -437,11 +437,6 @@ def predict(model_path, images, as_json):
     for r in results:
         top = ", ".join(f"{c} {v:.1%}" for c, v in r["top"])
         click.echo(f"{r['file']}: {r['label']}  ({top})")
-
-
-def _plain(value):
-    """A label as JSON understands it (NumPy scalars are not JSON)."""
-    return value.item() if hasattr(value, "item") else value
 
 
 # --- gradcheck, selftest -------------------------------------------------------------------------

@@ -51,6 +51,7 @@ __all__ = [
     "FASHION_MNIST_DIR",
     "DataError",
     "Dataset",
+    "default_image_shape",
     "load",
     "load_course_mat",
     "load_course_weights",
@@ -244,6 +245,12 @@ def _labels(y: np.ndarray, source: object, *, low: int = 0) -> np.ndarray:
 def _square_side(n: int) -> int | None:
     side = math.isqrt(n)
     return side if side * side == n else None
+
+
+def default_image_shape(n: int) -> tuple[int, int]:
+    """``(side, side)`` when ``n`` pixels make a square image, else ``(1, n)``: one row of pixels."""
+    side = _square_side(n)
+    return (side, side) if side is not None else (1, n)
 
 
 def _existing_file(path: str | Path) -> Path:
@@ -562,8 +569,7 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
 
 def _npz_image_shape(arrays: dict[str, np.ndarray], n: int, path: Path) -> tuple[int, int]:
     if "image_shape" not in arrays:
-        side = _square_side(n)
-        return (side, side) if side is not None else (1, n)
+        return default_image_shape(n)
     shape = arrays["image_shape"]
     if shape.shape != (2,) or shape.dtype.kind not in "iu" or (shape <= 0).any():
         raise DataError(
@@ -695,9 +701,7 @@ def load_csv(path: str | Path, *, dtype: npt.DTypeLike = np.float64) -> Dataset:
     else:
         y = _labels(numeric, path)
     _check_xy(X, y, path)
-    side = _square_side(X.shape[1])
-    image_shape = (side, side) if side is not None else (1, X.shape[1])
-    return Dataset(X, y, image_shape, "C", path.name)
+    return Dataset(X, y, default_image_shape(X.shape[1]), "C", path.name)
 
 
 # ---------------------------------------------------------------------------------------------

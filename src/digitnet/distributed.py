@@ -532,10 +532,7 @@ def train_dask(
         raise ValueError(f"train_dask runs the full-batch solvers 'lbfgs' and 'cg', not {solver!r}")
     if early_stopping and validation_data is None:
         raise ValueError("early_stopping needs validation_data")
-    x_dtype = np.dtype(X.dtype)
-    dtype = np.dtype(dtype or (x_dtype if x_dtype in (np.float32, np.float64) else np.float64))
-    if dtype not in (np.float32, np.float64):
-        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+    dtype = training.float_dtype(X, dtype)
     y_local = np.asarray(y.compute() if isinstance(y, da.Array) else y)  # one label per row
     if X.ndim != 2 or y_local.shape != (X.shape[0],):
         raise ValueError(f"X must be (m, n) and y (m,), got {X.shape} and {y_local.shape}")

@@ -45,6 +45,7 @@ from sklearn.model_selection import train_test_split
 from threadpoolctl import ThreadpoolController
 
 from digitnet import network
+from digitnet.data import default_image_shape
 from digitnet.labels import LabelMap
 from digitnet.model import Model
 
@@ -485,7 +486,7 @@ def train(
         solver, max_iter, tol, batch_size, learning_rate, momentum, n_iter_no_change
     )
     _check_train_settings(lam, init_epsilon, validation_fraction, pixel_order, random_state)
-    dtype = _float_dtype(X, dtype)
+    dtype = float_dtype(X, dtype)
     fingerprint = data_fingerprint(X, y)
     X, y = _check_data(X, y, dtype, "X", "y")
     sample_weight = _check_sample_weight(sample_weight, len(X), dtype)
@@ -578,8 +579,7 @@ def to_model(
     if isinstance(initial, Model):
         image_shape, pixel_order = initial.image_shape, initial.pixel_order
     elif image_shape is None:
-        side = math.isqrt(layer_sizes[0])
-        image_shape = (side, side) if side * side == layer_sizes[0] else (1, layer_sizes[0])
+        image_shape = default_image_shape(layer_sizes[0])
     thetas = network.unpack(result.theta, layer_sizes)
     return Model(thetas, labels, image_shape, pixel_order, info, history)
 
@@ -629,7 +629,7 @@ def _require_real(name, value, ok, expected) -> None:
         raise ValueError(f"{name} must be {expected}, got {value!r}")
 
 
-def _float_dtype(X, dtype) -> np.dtype:
+def float_dtype(X, dtype) -> np.dtype:
     """The computation's dtype: ``dtype`` if given, else X's when it is float32/64, else float64."""
     if dtype is None:
         dtype = getattr(X, "dtype", np.float64)
