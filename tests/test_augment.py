@@ -84,3 +84,10 @@ def test_random_affine_is_seeded_and_keeps_dtype() -> None:
     assert a.dtype == np.float32
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
+
+
+def test_half_pixel_shift_blends_with_the_background(letter_f) -> None:
+    out = affine(_rows(letter_f, "C"), (7, 5), "C", np.zeros(1), np.ones(1), np.array([[0.0, 0.5]]))
+    padded = np.pad(letter_f, ((0, 0), (0, 0), (1, 0)))  # a background column left of the image
+    expected = 0.5 * padded[:, :, 1:] + 0.5 * padded[:, :, :-1]  # bilinear, half way
+    np.testing.assert_allclose(out, _rows(expected, "C"), atol=1e-15)

@@ -10,7 +10,8 @@ scaling by ``scale``, then a shift of ``shift`` pixels. It is applied to the ima
 whatever the row's pixel order (``"C"`` row-major, ``"F"`` column-major), and the result is unrolled
 in the same order, so an augmented row means to the network what any other row means. Pixels are
 resampled bilinearly (``scipy.ndimage.map_coordinates``, ``order=1``); what comes in from outside
-the image is 0, the background of every digit data set here.
+the image is 0, the background of every digit data set here (``mode="grid-constant"``, so a
+half-pixel shift blends the edge pixels with that background instead of cutting them off).
 """
 
 from __future__ import annotations
@@ -68,7 +69,12 @@ def affine(
     source[1] = cos * dr + sin * dc + cr
     source[2] = cos * dc - sin * dr + cc
     out = scipy.ndimage.map_coordinates(
-        np.ascontiguousarray(images), source, order=1, mode="constant", cval=0.0, output=X.dtype
+        np.ascontiguousarray(images),
+        source,
+        order=1,
+        mode="grid-constant",
+        cval=0.0,
+        output=X.dtype,
     )
     # Back to rows in the caller's pixel order: (m, h, w) -> row-major or column-major unrolling.
     return out.reshape(m, h * w) if pixel_order == "C" else out.transpose(0, 2, 1).reshape(m, h * w)
