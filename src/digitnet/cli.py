@@ -536,12 +536,26 @@ def selftest(data_path, weights):
 @click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="Overwrite OUT if it exists.")
 def export_command(model_path, out, force):
-    """Write a 2-layer MODEL as a .mat with Theta1, Theta2 for the course's Octave code."""
+    """Write MODEL for use elsewhere; OUT's suffix decides how.
+
+    OUT.onnx: an ONNX graph for onnxruntime and other runtimes (needs digitnet[onnx]).
+    OUT.mat: a 2-layer MODEL as Theta1, Theta2 for the course's Octave code.
+    """
     from digitnet import model_io
 
+    suffix = out.suffix.lower()
+    if suffix not in (".onnx", ".mat"):
+        raise click.UsageError(f"{out}: OUT must end in .onnx (ONNX) or .mat (Octave)")
     _check_out(out, force)
-    model_io.export_octave(model_io.load(model_path), out, overwrite=force)
-    click.echo(f"wrote {out} (Theta1, Theta2)")
+    model = model_io.load(model_path)
+    if suffix == ".onnx":
+        from digitnet import onnx_export
+
+        onnx_export.export_onnx(model, out, overwrite=force)
+        click.echo(f"wrote {out} (ONNX: input X, outputs probabilities and label)")
+    else:
+        model_io.export_octave(model, out, overwrite=force)
+        click.echo(f"wrote {out} (Theta1, Theta2)")
 
 
 @main.command("import")
