@@ -50,8 +50,8 @@ data_option = click.option(
     "--data",
     default="digits",
     show_default=True,
-    help="'digits' (scikit-learn's, built in), 'fashion-mnist', a course .mat, an IDX folder or "
-    "images file, or a .npz/.csv (layouts: digitnet.data).",
+    help="'digits' (scikit-learn's, built in), 'mnist' or 'fashion-mnist' (downloaded once), a "
+    "course .mat, an IDX folder or images file, or a .npz/.csv (layouts: digitnet.data).",
 )
 
 
@@ -345,8 +345,8 @@ def _train_on_cluster(X, y, validation, seed, scheduler, workers, settings, prog
 
 
 def _test_split(source: str, dtype: str):
-    """The data set's own test split where it has one (IDX folders, Fashion-MNIST), else None."""
-    if source == "fashion-mnist" or Path(source).is_dir():
+    """The data set's own test split where it has one (IDX folders, MNIST, Fashion-MNIST), else None."""
+    if source in ("mnist", "fashion-mnist") or Path(source).is_dir():
         return _load_data(source, "test", dtype)
     return None
 

@@ -86,7 +86,7 @@ _IDX_IMAGES = re.compile(r"(?P<prefix>.*)images(?P<sep>[-.])idx3-ubyte(?:\.gz)?"
 _GZIP_MAGIC = b"\x1f\x8b"
 
 _ACCEPTED = (
-    "'digits', 'fashion-mnist', a folder of IDX files, a .mat, .npz or .csv file, "
+    "'digits', 'mnist', 'fashion-mnist', a folder of IDX files, a .mat, .npz or .csv file, "
     "or an IDX images file (*-images-idx3-ubyte[.gz])"
 )
 
@@ -714,12 +714,13 @@ def load(source: str | Path, *, split: str = "train", dtype: npt.DTypeLike = np.
     Parameters
     ----------
     source : str or Path
-        ``"digits"`` (scikit-learn's 8x8 digits), ``"fashion-mnist"`` (Debian's
-        dataset-fashion-mnist in :data:`FASHION_MNIST_DIR`), a folder of IDX files, a ``.mat``
+        ``"digits"`` (scikit-learn's 8x8 digits), ``"mnist"`` or ``"fashion-mnist"`` (downloaded
+        on first use and cached, or Debian's dataset-fashion-mnist in :data:`FASHION_MNIST_DIR`:
+        :mod:`digitnet.datasets`), a folder of IDX files, a ``.mat``
         (course layout), ``.npz`` or ``.csv`` file, or an IDX images file
         ``*-images-idx3-ubyte[.gz]`` whose labels file lies beside it.
     split : {"train", "test"}
-        For IDX folders and "fashion-mnist"; the other sources have a single split and ignore it.
+        For IDX folders, "mnist" and "fashion-mnist"; the other sources have a single split and ignore it.
     dtype : float64 or float32
         Type of the returned ``X``.
 
@@ -730,13 +731,11 @@ def load(source: str | Path, *, split: str = "train", dtype: npt.DTypeLike = np.
     """
     if source == "digits":
         return load_digits(dtype)
-    if source == "fashion-mnist":
-        if not FASHION_MNIST_DIR.is_dir():
-            raise DataError(
-                f"{FASHION_MNIST_DIR}: folder not found; install Fashion-MNIST with "
-                "'apt-get install dataset-fashion-mnist'"
-            )
-        return load_idx_folder(FASHION_MNIST_DIR, split, dtype=dtype)
+    if source in ("mnist", "fashion-mnist"):
+        # Imported here: the downloader imports this module.
+        from digitnet import datasets
+
+        return load_idx_folder(datasets.fetch(str(source)), split, dtype=dtype)
     path = Path(source)
     if path.is_dir():
         return load_idx_folder(path, split, dtype=dtype)
