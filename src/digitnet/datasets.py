@@ -19,8 +19,8 @@ after the check, so a failed, cut or wrong download leaves nothing behind. Every
 :class:`~digitnet.data.DataError` whose one line says what to do. A progress bar shows on a
 terminal.
 
-EMNIST is not offered: NIST publishes it only as one 562 MB zip of all its splits, whose address
-has moved, with no published checksum for the digits files.
+EMNIST is not offered: NIST publishes it only as one zip of all its splits (over 500 MB), whose
+address has moved, with no published checksum for the digits files.
 """
 
 from __future__ import annotations
