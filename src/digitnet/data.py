@@ -41,6 +41,7 @@ import math
 import re
 import zipfile
 import zlib
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -71,7 +72,7 @@ FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 # checks in _labels exact.
 _MAX_LABEL = np.iinfo(np.int32).max
 
-_IDX_TYPES = {
+_IDX_TYPES: dict[int, np.dtype] = {
     0x08: np.dtype(">u1"),
     0x09: np.dtype(">i1"),
     0x0B: np.dtype(">i2"),
@@ -91,7 +92,7 @@ _ACCEPTED = (
 )
 
 
-def upright_images(X, image_shape: tuple[int, int], pixel_order: str) -> np.ndarray:
+def upright_images(X, image_shape: Sequence[int], pixel_order: str) -> np.ndarray:
     """Rows of ``X`` as upright images.
 
     Parameters
@@ -269,7 +270,7 @@ def _read_bytes(path: Path) -> bytes:
         raise DataError(f"{path}: cannot read file: {exc}") from exc
 
 
-def _missing_key(source: object, key: str, present: object) -> DataError:
+def _missing_key(source: object, key: str, present: Iterable[str]) -> DataError:
     return DataError(f"{source}: missing key {key!r}; keys present: {sorted(present)}")
 
 
@@ -353,7 +354,7 @@ def load_course_weights(path: str | Path) -> list[np.ndarray]:
     for key in ("Theta1", "Theta2"):
         if key not in arrays:
             raise _missing_key(path, key, arrays)
-    thetas = []
+    thetas: list[np.ndarray] = []
     while f"Theta{len(thetas) + 1}" in arrays:
         key = f"Theta{len(thetas) + 1}"
         theta = _as_float(arrays[key], np.float64, path, key)
@@ -607,11 +608,11 @@ def load_npz(path: str | Path, *, dtype: npt.DTypeLike = np.float64) -> Dataset:
     order = arrays.get("pixel_order", np.array("C"))
     if order.ndim != 0 or order.dtype.kind != "U" or str(order) not in ("C", "F"):
         raise DataError(f"{path}: pixel_order must be a 0-d string 'C' or 'F', not {order!r}")
-    order = str(order)
+    pixel_order = str(order)
     image_shape = None
     if X.ndim == 3:
         # The images are stored upright, so unroll them row-major; other metadata would conflict.
-        if "image_shape" in arrays or order != "C":
+        if "image_shape" in arrays or pixel_order != "C":
             raise DataError(f"{path}: image_shape and pixel_order 'F' only apply to 2-D X")
         m, h, w = X.shape
         X = X.reshape(m, h * w)
@@ -619,7 +620,7 @@ def load_npz(path: str | Path, *, dtype: npt.DTypeLike = np.float64) -> Dataset:
     y = _labels(arrays["y"], path)
     _check_xy(X, y, path)
     image_shape = image_shape or _npz_image_shape(arrays, X.shape[1], path)
-    return Dataset(X, y, image_shape, order, path.name)
+    return Dataset(X, y, image_shape, pixel_order, path.name)
 
 
 def _is_number(text: str) -> bool:
