@@ -354,7 +354,9 @@ def _train_on_cluster(X, y, validation, seed, scheduler, workers, settings, prog
 
 def _test_split(source: str, dtype: str):
     """The data set's own test split where it has one (IDX folders, MNIST, Fashion-MNIST), else None."""
-    if source in ("mnist", "fashion-mnist") or Path(source).is_dir():
+    from digitnet import datasets
+
+    if source in datasets.DATASETS or Path(source).is_dir():
         return _load_data(source, "test", dtype)
     return None
 

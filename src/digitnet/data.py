@@ -732,10 +732,9 @@ def load(source: str | Path, *, split: str = "train", dtype: npt.DTypeLike = np.
     """
     if source == "digits":
         return load_digits(dtype)
-    if source in ("mnist", "fashion-mnist"):
-        # Imported here: the downloader imports this module.
-        from digitnet import datasets
+    from digitnet import datasets  # imported here: the downloader imports this module
 
+    if source in datasets.DATASETS:
         return load_idx_folder(datasets.fetch(str(source)), split, dtype=dtype)
     path = Path(source)
     if path.is_dir():

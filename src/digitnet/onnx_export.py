@@ -48,8 +48,8 @@ if TYPE_CHECKING:
 __all__ = ["HIDDEN_ACTIVATIONS", "OPSET", "OUTPUTS", "export_onnx", "to_onnx"]
 
 OPSET = 17
-"""The ONNX operator set the graph uses; every op in it exists since opset 13 at the latest."""
-_IR_VERSION = 8  # the IR version that goes with opset 17: runtimes from 2022 on read the file
+"""The ONNX operator set the graph uses (ONNX 1.12, 2022): any recent runtime reads it."""
+_IR_VERSION = 8  # the IR version of ONNX 1.12, which opset 17 came with: not newer than needed
 
 LEAKY_RELU_SLOPE = 0.01
 """Slope of ``leaky_relu`` for negative inputs (PyTorch's and Keras's default)."""
