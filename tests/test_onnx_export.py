@@ -16,6 +16,8 @@ import numpy as np
 import pytest
 import scipy.io
 from conftest import shared_file
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from digitnet import model_io
 from digitnet.labels import LabelMap
@@ -146,6 +148,30 @@ def test_outputs_that_all_underflow_keep_their_ranking():
     expected = np.exp([0, -1, -3]) / np.exp([0, -1, -3]).sum()
     np.testing.assert_allclose(probabilities, np.tile(expected, (20, 1)), rtol=1e-6)
     np.testing.assert_array_equal(labels, np.zeros(20))
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    hidden=st.lists(st.integers(1, 12), min_size=0, max_size=3),
+    n=st.integers(1, 30),
+    K=st.integers(2, 6),
+    string_labels=st.booleans(),
+    dtype=st.sampled_from([np.float64, np.float32]),
+    scale=st.sampled_from([0.1, 1.0, 10.0]),
+    seed=st.integers(0, 2**16),
+)
+def test_any_depth_width_labels_and_dtype(hidden, n, K, string_labels, dtype, scale, seed):
+    labels = [f"class {k}" for k in range(K)] if string_labels else list(range(7, 7 + K))
+    model = random_model([n, *hidden, K], labels, seed=seed, dtype=dtype, scale=scale)
+    X = np.random.default_rng(seed + 1).uniform(-1, 2, size=(9, n)).astype(np.float32)
+    probabilities, predicted = run_onnx(onnx_export.to_onnx(model), X)
+    X_model = X.astype(dtype)
+    expected = model.predict_proba(X_model)
+    np.testing.assert_allclose(probabilities, expected, rtol=0, atol=1e-5)
+    # Labels agree wherever the top two classes are not a near tie that rounding may flip.
+    top_two = np.sort(expected, axis=1)[:, -2:]
+    clear = top_two[:, 1] - top_two[:, 0] > 1e-5
+    assert predicted[clear].tolist() == model.predict(X_model)[clear].tolist()
 
 
 # --- the activation and output tables against a plain loop ---------------------------------------
