@@ -118,8 +118,8 @@ def _sigmoid_output(graph: _Graph, z: str) -> str:
 
     ``log g(z) = min(z, 0) - log(1 + exp(-|z|))`` is finite for any ``z`` (``exp`` sees only
     ``-|z| <= 0``), so rows whose outputs all underflow still get their ranking, as in
-    ``Model.predict_proba``. Built from ops every runtime has in float64 (onnxruntime has no
-    float64 ``Softplus``).
+    ``Model.predict_proba``. Built from ops onnxruntime has in float64 (it has no float64
+    ``Softplus``).
     """
     zero, one = graph.constant("zero", 0.0), graph.constant("one", 1.0)
     log_1p_exp = graph.op(
@@ -137,7 +137,11 @@ OUTPUTS: dict[str, Callable[[_Graph, str], str]] = {
 
 
 def _model_family(model: Model) -> tuple[str, str]:
-    """``(activation, output)`` of ``model``: the course's sigmoid network unless it says otherwise."""
+    """``(activation, output)`` of ``model``: the course's sigmoid network unless it says otherwise.
+
+    Read from ``model.activation`` and ``model.output`` where a model has them; a model that
+    names them differently is still caught, by the check against the model before writing.
+    """
     return getattr(model, "activation", "sigmoid"), getattr(model, "output", "sigmoid")
 
 
