@@ -51,11 +51,17 @@ def test_help_for_every_command():
         assert "Usage: digitnet" in run(command, "--help").stdout
 
 
-def test_default_train_reads_the_embedded_digits(tmp_path):
+def test_default_train_reads_the_embedded_digits_and_keeps_the_model(tmp_path):
+    (tmp_path / "model.npz").write_bytes(b"an earlier model")
     result = run("train", cwd=tmp_path)
     accuracy = float(re.search(r"test accuracy: ([\d.]+)%", result.stdout).group(1))
     assert accuracy >= 95
-    assert list(tmp_path.iterdir()) == []  # nothing written without --out
+    # Saved under a new name, never over what is there, and said so at the end.
+    assert result.stderr.strip().splitlines()[-1] == "saved model-2.npz"
+    assert (tmp_path / "model.npz").read_bytes() == b"an earlier model"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model-2.npz", "model.npz"]
+    report = json.loads(run("evaluate", tmp_path / "model-2.npz", "--json").stdout)
+    assert report["accuracy"] >= 0.95
 
 
 def test_an_existing_model_is_not_overwritten(digits_model):

@@ -50,8 +50,8 @@ data_option = click.option(
     "--data",
     default="digits",
     show_default=True,
-    help="'digits' (scikit-learn's, built in), 'fashion-mnist', a course .mat, an IDX folder or "
-    "images file, or a .npz/.csv (layouts: digitnet.data).",
+    help="'digits' (scikit-learn's, built in), 'mnist' or 'fashion-mnist' (downloaded once), a "
+    "course .mat, an IDX folder or images file, or a .npz/.csv (layouts: digitnet.data).",
 )
 
 
@@ -175,14 +175,16 @@ def _accuracy_line(model, X, y) -> tuple[float, str]:
 )
 @click.option("--threads", type=int, help="BLAS threads (default: what is fastest here).")
 @click.option(
-    "--out", type=click.Path(dir_okay=False, path_type=Path), help="Save the model here (.npz)."
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Save the model here (.npz). [a new model.npz, model-2.npz, ... in this folder]",
 )
 @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
 @click.option(
     "--report",
     "with_report",
     is_flag=True,
-    help="Also write an HTML report (beside --out, else report.html) on the test split.",
+    help="Also write an HTML report beside the model (MODEL.html) on the test split.",
 )
 @click.option(
     "--resume",
@@ -219,20 +221,20 @@ def train(
     scheduler,
     workers,
 ):
-    """Train a network and print its test accuracy.
+    """Train a network, print its test accuracy and save it.
 
     With no options: the course's architecture (one hidden layer of 25) on scikit-learn's bundled
-    digits, with a stratified 20% test split.
+    digits, with a stratified 20% test split, saved to a new model.npz (model-2.npz, ... when
+    that exists) in the current folder.
     """
     from sklearn.model_selection import train_test_split
 
     from digitnet import model_io
     from digitnet import train as training
 
+    out = out or _new_model_name()
     _check_out(out, force)
-    report_path = (
-        (out.with_suffix(".html") if out else Path("report.html")) if with_report else None
-    )
+    report_path = out.with_suffix(".html") if with_report else None
     _check_out(report_path, force)
     full_batch = solver in ("lbfgs", "cg")
     if (epochs if full_batch else max_iter) is not None:
@@ -302,11 +304,8 @@ def train(
     if X_test is not None:
         model.info["test_accuracy"], line = _accuracy_line(model, X_test, y_test)
         click.echo(f"test accuracy: {line}")
-    if out is not None:
-        model_io.save(model, out, overwrite=force or (resume is not None and out == resume))
-        click.echo(f"saved {out}", err=True)
-    elif info["stop_reason"] == "interrupted":
-        click.echo("interrupted; pass --out to keep the weights next time", err=True)
+    model_io.save(model, out, overwrite=force or (resume is not None and out == resume))
+    click.echo(f"saved {out}", err=True)
     if report_path is not None:
         X_report, y_report, name = (
             (X, y, "the training data") if X_test is None else (X_test, y_test, "the test split")
@@ -322,6 +321,15 @@ def train(
         )
     if info["stop_reason"] == "interrupted":
         sys.exit(130)
+
+
+def _new_model_name() -> Path:
+    """The first of model.npz, model-2.npz, model-3.npz, ... that does not exist here yet."""
+    path, number = Path("model.npz"), 1
+    while path.exists() or path.with_suffix(".html").exists():
+        number += 1
+        path = Path(f"model-{number}.npz")
+    return path
 
 
 def _train_on_cluster(X, y, validation, seed, scheduler, workers, settings, progress):
@@ -345,8 +353,10 @@ def _train_on_cluster(X, y, validation, seed, scheduler, workers, settings, prog
 
 
 def _test_split(source: str, dtype: str):
-    """The data set's own test split where it has one (IDX folders, Fashion-MNIST), else None."""
-    if source == "fashion-mnist" or Path(source).is_dir():
+    """The data set's own test split where it has one (IDX folders, MNIST, Fashion-MNIST), else None."""
+    from digitnet import datasets
+
+    if source in datasets.DATASETS or Path(source).is_dir():
         return _load_data(source, "test", dtype)
     return None
 
@@ -536,12 +546,26 @@ def selftest(data_path, weights):
 @click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="Overwrite OUT if it exists.")
 def export_command(model_path, out, force):
-    """Write a 2-layer MODEL as a .mat with Theta1, Theta2 for the course's Octave code."""
+    """Write MODEL for use elsewhere; OUT's suffix decides how.
+
+    OUT.onnx: an ONNX graph for onnxruntime and other runtimes (needs digitnet[onnx]).
+    OUT.mat: a 2-layer MODEL as Theta1, Theta2 for the course's Octave code.
+    """
     from digitnet import model_io
 
+    suffix = out.suffix.lower()
+    if suffix not in (".onnx", ".mat"):
+        raise click.UsageError(f"{out}: OUT must end in .onnx (ONNX) or .mat (Octave)")
     _check_out(out, force)
-    model_io.export_octave(model_io.load(model_path), out, overwrite=force)
-    click.echo(f"wrote {out} (Theta1, Theta2)")
+    model = model_io.load(model_path)
+    if suffix == ".onnx":
+        from digitnet import onnx_export
+
+        onnx_export.export_onnx(model, out, overwrite=force)
+        click.echo(f"wrote {out} (ONNX: input X, outputs probabilities and label)")
+    else:
+        model_io.export_octave(model, out, overwrite=force)
+        click.echo(f"wrote {out} (Theta1, Theta2)")
 
 
 @main.command("import")

@@ -41,6 +41,7 @@ import math
 import re
 import zipfile
 import zlib
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -71,7 +72,7 @@ FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 # checks in _labels exact.
 _MAX_LABEL = np.iinfo(np.int32).max
 
-_IDX_TYPES = {
+_IDX_TYPES: dict[int, np.dtype] = {
     0x08: np.dtype(">u1"),
     0x09: np.dtype(">i1"),
     0x0B: np.dtype(">i2"),
@@ -86,12 +87,12 @@ _IDX_IMAGES = re.compile(r"(?P<prefix>.*)images(?P<sep>[-.])idx3-ubyte(?:\.gz)?"
 _GZIP_MAGIC = b"\x1f\x8b"
 
 _ACCEPTED = (
-    "'digits', 'fashion-mnist', a folder of IDX files, a .mat, .npz or .csv file, "
+    "'digits', 'mnist', 'fashion-mnist', a folder of IDX files, a .mat, .npz or .csv file, "
     "or an IDX images file (*-images-idx3-ubyte[.gz])"
 )
 
 
-def upright_images(X, image_shape: tuple[int, int], pixel_order: str) -> np.ndarray:
+def upright_images(X, image_shape: Sequence[int], pixel_order: str) -> np.ndarray:
     """Rows of ``X`` as upright images.
 
     Parameters
@@ -269,7 +270,7 @@ def _read_bytes(path: Path) -> bytes:
         raise DataError(f"{path}: cannot read file: {exc}") from exc
 
 
-def _missing_key(source: object, key: str, present: object) -> DataError:
+def _missing_key(source: object, key: str, present: Iterable[str]) -> DataError:
     return DataError(f"{source}: missing key {key!r}; keys present: {sorted(present)}")
 
 
@@ -353,7 +354,7 @@ def load_course_weights(path: str | Path) -> list[np.ndarray]:
     for key in ("Theta1", "Theta2"):
         if key not in arrays:
             raise _missing_key(path, key, arrays)
-    thetas = []
+    thetas: list[np.ndarray] = []
     while f"Theta{len(thetas) + 1}" in arrays:
         key = f"Theta{len(thetas) + 1}"
         theta = _as_float(arrays[key], np.float64, path, key)
@@ -607,11 +608,11 @@ def load_npz(path: str | Path, *, dtype: npt.DTypeLike = np.float64) -> Dataset:
     order = arrays.get("pixel_order", np.array("C"))
     if order.ndim != 0 or order.dtype.kind != "U" or str(order) not in ("C", "F"):
         raise DataError(f"{path}: pixel_order must be a 0-d string 'C' or 'F', not {order!r}")
-    order = str(order)
+    pixel_order = str(order)
     image_shape = None
     if X.ndim == 3:
         # The images are stored upright, so unroll them row-major; other metadata would conflict.
-        if "image_shape" in arrays or order != "C":
+        if "image_shape" in arrays or pixel_order != "C":
             raise DataError(f"{path}: image_shape and pixel_order 'F' only apply to 2-D X")
         m, h, w = X.shape
         X = X.reshape(m, h * w)
@@ -619,7 +620,7 @@ def load_npz(path: str | Path, *, dtype: npt.DTypeLike = np.float64) -> Dataset:
     y = _labels(arrays["y"], path)
     _check_xy(X, y, path)
     image_shape = image_shape or _npz_image_shape(arrays, X.shape[1], path)
-    return Dataset(X, y, image_shape, order, path.name)
+    return Dataset(X, y, image_shape, pixel_order, path.name)
 
 
 def _is_number(text: str) -> bool:
@@ -714,12 +715,13 @@ def load(source: str | Path, *, split: str = "train", dtype: npt.DTypeLike = np.
     Parameters
     ----------
     source : str or Path
-        ``"digits"`` (scikit-learn's 8x8 digits), ``"fashion-mnist"`` (Debian's
-        dataset-fashion-mnist in :data:`FASHION_MNIST_DIR`), a folder of IDX files, a ``.mat``
+        ``"digits"`` (scikit-learn's 8x8 digits), ``"mnist"`` or ``"fashion-mnist"`` (downloaded
+        on first use and cached, or Debian's dataset-fashion-mnist in :data:`FASHION_MNIST_DIR`:
+        :mod:`digitnet.datasets`), a folder of IDX files, a ``.mat``
         (course layout), ``.npz`` or ``.csv`` file, or an IDX images file
         ``*-images-idx3-ubyte[.gz]`` whose labels file lies beside it.
     split : {"train", "test"}
-        For IDX folders and "fashion-mnist"; the other sources have a single split and ignore it.
+        For IDX folders, "mnist" and "fashion-mnist"; the other sources have a single split and ignore it.
     dtype : float64 or float32
         Type of the returned ``X``.
 
@@ -730,13 +732,10 @@ def load(source: str | Path, *, split: str = "train", dtype: npt.DTypeLike = np.
     """
     if source == "digits":
         return load_digits(dtype)
-    if source == "fashion-mnist":
-        if not FASHION_MNIST_DIR.is_dir():
-            raise DataError(
-                f"{FASHION_MNIST_DIR}: folder not found; install Fashion-MNIST with "
-                "'apt-get install dataset-fashion-mnist'"
-            )
-        return load_idx_folder(FASHION_MNIST_DIR, split, dtype=dtype)
+    from digitnet import datasets  # imported here: the downloader imports this module
+
+    if source in datasets.DATASETS:
+        return load_idx_folder(datasets.fetch(str(source)), split, dtype=dtype)
     path = Path(source)
     if path.is_dir():
         return load_idx_folder(path, split, dtype=dtype)

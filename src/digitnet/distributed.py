@@ -227,7 +227,7 @@ class ThreadedObjective:
             return network.regularize(theta, loss, grad, lam, share, self.layer_sizes)
         theta_x = np.asarray(theta, dtype=self.X.dtype)
         loss, grad = 0.0, np.zeros(network.n_params(self.layer_sizes), dtype=self.X.dtype)
-        pending = deque()
+        pending: deque = deque()
         with self._blas.limit(limits=self.blas_threads, user_api="blas"):
             for start in range(0, len(self.X), self.chunk_size):
                 chunk = slice(start, start + self.chunk_size)
@@ -404,7 +404,8 @@ class DaskObjective:
             self.total = float(sum(sums))  # per chunk on the workers, then in chunk order
         self.piece_rows = None if piece_rows is None else int(piece_rows)
         self.retries, self.n_retries, self.n_evaluations = int(retries), 0, 0
-        self.best_cost, self.best_theta = math.inf, None
+        self.best_cost = math.inf
+        self.best_theta: np.ndarray | None = None
 
     def _chunk_sums(self, theta: np.ndarray) -> list[tuple[float, np.ndarray]]:
         """Steps 1-3: every chunk's ``(loss_sum, grad_sum)``, in chunk order."""

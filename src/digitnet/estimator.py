@@ -185,7 +185,7 @@ class DigitNetClassifier(ClassifierMixin, BaseEstimator):
         sizes = self.hidden_layer_sizes
         if isinstance(sizes, Integral):
             sizes = (sizes,)
-        if not all(isinstance(s, Integral) and s >= 1 for s in sizes):
+        if not all(isinstance(s, Integral) and int(s) >= 1 for s in sizes):
             raise ValueError(
                 f"hidden_layer_sizes must be positive integers, got {self.hidden_layer_sizes!r}"
             )

@@ -47,7 +47,8 @@ class Model:
             )
         if self.pixel_order not in ("C", "F"):
             raise ValueError(f"pixel_order must be 'C' or 'F', got {self.pixel_order!r}")
-        self.image_shape = tuple(int(s) for s in self.image_shape)
+        height, width = self.image_shape
+        self.image_shape = (int(height), int(width))
 
     @property
     def layer_sizes(self) -> list[int]:

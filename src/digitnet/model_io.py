@@ -135,7 +135,7 @@ def save(model: Model, path: str | Path, *, overwrite: bool = False) -> Path:
 
     def write(file: IO[bytes]) -> None:
         # A file object, not a name: np.savez would append ".npz" to a name lacking it.
-        np.savez(file, **arrays)
+        np.savez(file, **arrays)  # type: ignore[arg-type]  # (NumPy's stub fears allow_pickle=)
 
     return write_atomically(path, write, overwrite=overwrite, error=ModelFileError)
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import pairwise
+from typing import Literal
 
 import numpy as np
 from scipy.special import expit
@@ -75,12 +76,14 @@ def n_params(layer_sizes: Sequence[int]) -> int:
     return sum(rows * cols for rows, cols in theta_shapes(layer_sizes))
 
 
-def pack(thetas: Sequence[np.ndarray], order: str = "C") -> np.ndarray:
+def pack(thetas: Sequence[np.ndarray], order: Literal["C", "F"] = "C") -> np.ndarray:
     """Weight matrices -> one flat vector; ``order="F"`` gives the course's ``[Theta1(:); ...]``."""
     return np.concatenate([np.ravel(theta, order=order) for theta in thetas])
 
 
-def unpack(theta: np.ndarray, layer_sizes: Sequence[int], order: str = "C") -> list[np.ndarray]:
+def unpack(
+    theta: np.ndarray, layer_sizes: Sequence[int], order: Literal["C", "F"] = "C"
+) -> list[np.ndarray]:
     """Flat vector -> weight matrices (views into ``theta``, no copy)."""
     shapes = theta_shapes(layer_sizes)
     if theta.ndim != 1 or theta.size != sum(r * c for r, c in shapes):

@@ -83,10 +83,12 @@ def read_image(
     np.ndarray
         (h, w) float64 in [0, 1], 0 black, 1 white.
     """
+    file: io.BytesIO | Path
     if isinstance(source, bytes):
         name, file = "the uploaded image", io.BytesIO(source)
     else:
-        name = file = Path(source)
+        file = Path(source)
+        name = str(file)
         if not file.is_file():
             raise ImageError(f"{name}: {'not a file' if file.exists() else 'file not found'}")
     try:
@@ -296,7 +298,7 @@ def to_model_input(
         image = ndimage.zoom(mnist28, (shape[0] / _MNIST_SIZE, shape[1] / _MNIST_SIZE), order=3)
     else:
         image = _fill_frame(mnist28, shape)
-    return image.ravel(order=pixel_order)
+    return image.ravel(order="F" if pixel_order == "F" else "C")
 
 
 def _fill_frame(mnist28: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

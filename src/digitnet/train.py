@@ -304,7 +304,7 @@ def minimize(
 
 def _full_batch(objective, theta0, tracker, method, max_iter, tol) -> tuple[str, str]:
     """Run a SciPy method, one history row per iteration from its callback."""
-    last = {}  # the latest evaluation, which is the accepted point when the callback comes
+    last: dict = {}  # the latest evaluation, which is the accepted point when the callback comes
 
     def fun(x):
         J, grad = objective(x)
@@ -666,7 +666,9 @@ def _check_sample_weight(sample_weight, m, dtype) -> np.ndarray | None:
     return w
 
 
-def initial_weights(initial, labels, y, n, hidden_layer_sizes, rng, init_epsilon, dtype):
+def initial_weights(
+    initial, labels, y, n, hidden_layer_sizes, rng, init_epsilon, dtype
+) -> tuple[LabelMap, list[int], np.ndarray]:
     """(label map, layer sizes, theta0): from ``initial`` when given, else new random weights."""
     if isinstance(initial, Model):
         if labels is not None and LabelMap(_classes(labels)) != initial.labels:

@@ -27,9 +27,9 @@ from __future__ import annotations
 import ipaddress
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from importlib import resources
-from typing import Annotated, Any, NamedTuple
+from typing import Annotated, Any, Literal, NamedTuple
 
 import numpy as np
 from fastapi import FastAPI, Query, Request
@@ -161,7 +161,7 @@ class ApiError(Exception):
         self.message = message
 
 
-_ERRORS = {
+_ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorBody, "description": f"Request body over {MAX_BODY_BYTES} bytes."},
     415: {"model": ErrorBody, "description": "Not JSON, PNG or a multipart upload."},
     422: {"model": ErrorBody, "description": "The image is invalid; the error says why."},
@@ -212,7 +212,8 @@ def _as_model_rows(dataset: Dataset, model: Model) -> np.ndarray:
     if shape == tuple(model.image_shape):
         if dataset.pixel_order == model.pixel_order:
             return dataset.X
-        return dataset.images().reshape(len(dataset.X), -1, order=model.pixel_order)
+        order: Literal["C", "F"] = "F" if model.pixel_order == "F" else "C"
+        return dataset.images().reshape(len(dataset.X), -1, order=order)
     if shape == mnist:
         return np.stack(
             [
@@ -296,9 +297,10 @@ class _Reader:
         self.model = model
         self.classes = [_plain(c) for c in model.labels.classes]
         self.test_digits = test_digits
-        self.test_X = None if test_digits is None else _as_model_rows(test_digits, model)
+        self.test_X: np.ndarray | None = None
         accuracy = None
         if test_digits is not None:
+            self.test_X = _as_model_rows(test_digits, model)
             accuracy = float(np.mean(model.predict(self.test_X) == test_digits.y))
         self.card = ModelCard(
             layer_sizes=model.layer_sizes,
@@ -340,7 +342,7 @@ class _Reader:
         )
 
     def samples(self, count: int, seed: int | None) -> Samples:
-        if self.test_digits is None:
+        if self.test_digits is None or self.test_X is None:
             return Samples(test_data=None, samples=[])
         rng = np.random.default_rng(seed)
         rows = rng.choice(len(self.test_X), size=min(count, len(self.test_X)), replace=False)
@@ -462,9 +464,9 @@ class SecurityHeaders:
 # --- the application -----------------------------------------------------------------------------
 
 
-def _validation_error(errors: Sequence[dict], where: str = "") -> JSONResponse:
+def _validation_error(errors: Sequence[Mapping[str, Any]], where: str = "") -> JSONResponse:
     """422 naming the first problem; ``detail`` lists at most 20, without echoing the input."""
-    detail = [
+    detail: list[dict[str, Any]] = [
         {
             "loc": [str(part) for part in e.get("loc", ())],
             # pydantic prefixes a validator's own message; the message alone reads better
@@ -473,7 +475,7 @@ def _validation_error(errors: Sequence[dict], where: str = "") -> JSONResponse:
         }
         for e in errors[:20]
     ]
-    first = detail[0] if detail else {"loc": [], "msg": "invalid request"}
+    first: dict[str, Any] = detail[0] if detail else {"loc": [], "msg": "invalid request"}
     place = ".".join(p for p in [where, *first["loc"]] if p)
     message = f"{place}: {first['msg']}" if place else first["msg"]
     if len(errors) > 1:
@@ -589,7 +591,7 @@ def create_app(
         openapi_extra={"requestBody": request_body},
         responses=_ERRORS,
     )
-    async def predict(request: Request) -> Prediction:
+    async def predict(request: Request) -> Prediction | JSONResponse:
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media == "application/json":
             try:
