@@ -418,9 +418,10 @@ def predict(model_path, images, as_json):
     model = model_io.load(model_path)
     rows = np.stack([preprocess.prepare_file(path, model) for path in images])
     proba = model.predict_proba(rows)
+    logits = model.decision_function(rows)
     results = []
-    for path, p in zip(images, proba):
-        order = np.argsort(p)[::-1]
+    for path, p, z in zip(images, proba, logits):
+        order = np.argsort(-z, kind="stable")  # the predict rule: largest logit first
         results.append(
             {
                 "file": str(path),

@@ -151,7 +151,8 @@ class DigitNetClassifier(ClassifierMixin, BaseEstimator):
     def predict(self, X) -> np.ndarray:
         """Most likely class ``(m,)`` for each row of ``X``."""
         check_is_fitted(self)
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
+        return self.model_.predict(X.astype(self.model_.dtype, copy=False))
 
     def save(self, path, *, overwrite: bool = False):
         """Write the fitted network to a digitnet model file (``.npz``, no pickle)."""

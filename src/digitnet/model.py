@@ -76,9 +76,17 @@ class Model:
         log_outputs = -network.softplus(-network.output_logits(self.thetas, self._check(X)))
         return np.exp(log_outputs - logsumexp(log_outputs, axis=1, keepdims=True))
 
+    def decision_function(self, X: np.ndarray) -> np.ndarray:
+        """The output units' logits ``z: (m, K)`` for ``X: (m, n)``, before the sigmoid."""
+        return network.output_logits(self.thetas, self._check(X))
+
     def predict(self, X: np.ndarray) -> np.ndarray:
-        """Most likely label ``(m,)`` for each row of ``X: (m, n)``."""
-        return self.labels.decode(np.argmax(self.predict_proba(X), axis=1))
+        """Most likely label ``(m,)`` for each row of ``X: (m, n)``: the unit of largest logit.
+
+        Every door (command line, web page, estimator, report) predicts through here or
+        ``network.predict``, so all agree, also where saturated probabilities tie.
+        """
+        return self.labels.decode(network.predict(self.thetas, self._check(X)))
 
     def activations(self, X: np.ndarray) -> list[np.ndarray]:
         """Every layer's activations ``[X, a_2, ..., a_L]`` for ``X: (m, n)``."""

@@ -42,9 +42,10 @@ class Evaluation:
 
     @classmethod
     def of(cls, model: Model, X: np.ndarray, y: np.ndarray, name: str) -> Evaluation:
+        predicted = model.predict(X)
         proba = model.predict_proba(X)
-        units = np.argmax(proba, axis=1)
-        return cls(X, np.asarray(y), model.labels.decode(units), proba.max(axis=1), name)
+        confidence = proba[np.arange(len(proba)), model.labels.encode(predicted)]
+        return cls(X, np.asarray(y), predicted, confidence, name)
 
     @property
     def accuracy(self) -> float:

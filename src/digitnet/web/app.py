@@ -330,7 +330,7 @@ class _Reader:
         x = np.asarray(x, dtype=self.model.dtype)[None, :]
         activations = self.model.activations(x)
         proba = self.model.predict_proba(x)[0]
-        best = int(np.argmax(proba))
+        best = int(self.model.labels.encode(self.model.predict(x))[0])
         return Prediction(
             label=self.classes[best],
             probabilities={str(c): float(p) for c, p in zip(self.classes, proba)},
@@ -346,7 +346,7 @@ class _Reader:
         rows = rng.choice(len(self.test_X), size=min(count, len(self.test_X)), replace=False)
         X = self.test_X[rows]
         proba = self.model.predict_proba(X)
-        best = np.argmax(proba, axis=1)
+        best = self.model.labels.encode(self.model.predict(X))
         images = self.model.images(X)
         return Samples(
             test_data=self.test_digits.name,
