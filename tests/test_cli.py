@@ -108,11 +108,38 @@ def test_an_interrupted_run_keeps_its_weights_and_resumes(tmp_path, sig):
 
 
 def test_evaluate_json(digits_model):
-    report = json.loads(run("evaluate", digits_model, "--json").stdout)
+    report = json.loads(run("evaluate", digits_model, "--json", "--all-rows").stdout)
     assert 0.9 < report["accuracy"] <= 1 and report["n"] == 1797
+    assert (report["rows"], report["seen_in_training"]) == ("all", 1797 - 360)
     assert set(report["per_class"]) == {str(d) for d in range(10)}
     assert np.sum(report["confusion"]) == 1797
     assert "precision" in run("evaluate", digits_model).stdout
+
+
+def test_evaluate_and_report_leave_out_the_training_rows(tmp_path):
+    model = tmp_path / "m.npz"
+    trained = run("train", "--max-iter", "30", "--out", model)
+    test_line = re.search(r"test accuracy: ([\d.]+)% of (\d+)", trained.stdout)
+    result = run("evaluate", model, "--json")
+    report = json.loads(result.stdout)
+    # The held-out rows are exactly train's test split: the same accuracy on the same 360 rows.
+    assert (report["rows"], report["seen_in_training"], report["n"]) == ("held-out", 0, 360)
+    assert f"{100 * report['accuracy']:.2f}" == test_line.group(1)
+    assert "left out the 1437 rows" in result.stderr and "--all-rows" in result.stderr
+    text = run("evaluate", model, "--all-rows").stdout
+    assert "all 1797 rows, 1437 seen in training" in text
+    run("report", model, "--out", tmp_path / "r.html")
+    assert "360 held-out rows" in (tmp_path / "r.html").read_text()
+
+
+def test_a_model_trained_on_a_whole_file_has_no_held_out_rows(tmp_path):
+    model = tmp_path / "m.npz"
+    run("train", "--max-iter", "5", "--test-size", "0", "--out", model)
+    refused = run("evaluate", model, check=False)
+    assert refused.returncode == 1
+    assert "all 1797 rows of sklearn digits" in refused.stderr and "--all-rows" in refused.stderr
+    report = json.loads(run("evaluate", model, "--json", "--all-rows").stdout)
+    assert (report["rows"], report["seen_in_training"]) == ("all", 1797)
 
 
 def mnist_test_digits(count):

@@ -11,6 +11,12 @@ from digitnet import network
 from digitnet.data import upright_images
 from digitnet.labels import LabelMap
 
+UNKNOWN_LAYOUT = (
+    "the model does not record how its input rows are laid out as images (it was trained on bare "
+    "arrays), so it cannot read images; train it with image_shape and pixel_order, e.g. "
+    "DigitNetClassifier(image_shape=(20, 20), pixel_order='F') for the course's .mat data"
+)
+
 
 @dataclass
 class Model:
@@ -22,7 +28,8 @@ class Model:
     labels : the label of each output unit.
     image_shape : ``(height, width)`` of one input image; ``height * width == n``.
     pixel_order : ``"C"`` if a row of ``X`` is an image unrolled row-major (IDX, scikit-learn),
-        ``"F"`` if column-major (the course's ``.mat`` files).
+        ``"F"`` if column-major (the course's ``.mat`` files), None if unknown (trained on bare
+        arrays): such a model reads rows but refuses images rather than guess their layout.
     info : JSON-compatible facts about training: lam, solver settings, seed, dtype, data
         fingerprint, time taken, ...
     history : per-iteration columns of the training history (``"cost"``, ``"val_accuracy"``, ...),
@@ -32,7 +39,7 @@ class Model:
     thetas: list[np.ndarray]
     labels: LabelMap
     image_shape: tuple[int, int]
-    pixel_order: str = "C"
+    pixel_order: str | None = "C"
     info: dict = field(default_factory=dict)
     history: dict[str, np.ndarray] = field(default_factory=dict)
 
@@ -45,8 +52,10 @@ class Model:
             raise ValueError(
                 f"image shape {tuple(self.image_shape)} does not hold {sizes[0]} inputs"
             )
-        if self.pixel_order not in ("C", "F"):
-            raise ValueError(f"pixel_order must be 'C' or 'F', got {self.pixel_order!r}")
+        if self.pixel_order not in ("C", "F", None):
+            raise ValueError(
+                f"pixel_order must be 'C', 'F' or None (unknown), got {self.pixel_order!r}"
+            )
         self.image_shape = tuple(int(s) for s in self.image_shape)
 
     @property
@@ -94,7 +103,13 @@ class Model:
 
     def images(self, X: np.ndarray) -> np.ndarray:
         """Rows of ``X: (m, n)`` as upright images ``(m, height, width)``."""
-        return upright_images(X, self.image_shape, self.pixel_order)
+        return upright_images(X, self.image_shape, self.known_pixel_order())
+
+    def known_pixel_order(self) -> str:
+        """``pixel_order``, or a ValueError saying the model does not know how it reads images."""
+        if self.pixel_order is None:
+            raise ValueError(UNKNOWN_LAYOUT)
+        return self.pixel_order
 
     def _check(self, X) -> np.ndarray:
         X = network.as_float(X)

@@ -140,7 +140,9 @@ def _model_card(model: Model) -> str:
         ("classes", ", ".join(map(str, model.labels.classes))),
         (
             "input",
-            f"{model.image_shape[0]}x{model.image_shape[1]} images, {model.pixel_order}-order rows",
+            f"{model.image_shape[0]}x{model.image_shape[1]} images, {model.pixel_order}-order rows"
+            if model.pixel_order
+            else f"{model.layer_sizes[0]} values per row (image layout unknown)",
         ),
         ("weights", str(model.dtype)),
     ]

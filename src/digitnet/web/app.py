@@ -201,31 +201,6 @@ def _thin(column: np.ndarray, most: int = 200) -> list[float | None]:
     return _plain(column)
 
 
-def _as_model_rows(dataset: Dataset, model: Model) -> np.ndarray:
-    """The data set's rows laid out as the model reads them (its image shape and pixel order).
-
-    Digits of the model's own shape are only reordered; 28x28 MNIST digits go through
-    :func:`digitnet.preprocess.to_model_input`, so e.g. the course's 20x20 model can be shown the
-    MNIST test digits.
-    """
-    shape, mnist = tuple(dataset.image_shape), (28, 28)
-    if shape == tuple(model.image_shape):
-        if dataset.pixel_order == model.pixel_order:
-            return dataset.X
-        return dataset.images().reshape(len(dataset.X), -1, order=model.pixel_order)
-    if shape == mnist:
-        return np.stack(
-            [
-                preprocess.to_model_input(image, model.image_shape, model.pixel_order)
-                for image in dataset.images()
-            ]
-        )
-    raise ValueError(
-        f"test digits {dataset.name} are {shape[0]}x{shape[1]} images, but the model reads "
-        f"{model.image_shape[0]}x{model.image_shape[1]} (28x28 MNIST digits are converted)"
-    )
-
-
 def _decode_png(data: bytes) -> np.ndarray:
     """PNG bytes -> (h, w) grayscale in [0, 1], or :class:`ApiError` saying what is wrong."""
     if not data.startswith(PNG_SIGNATURE):
@@ -296,7 +271,17 @@ class _Reader:
         self.model = model
         self.classes = [_plain(c) for c in model.labels.classes]
         self.test_digits = test_digits
-        self.test_X = None if test_digits is None else _as_model_rows(test_digits, model)
+        self.test_X = None
+        if test_digits is not None:
+            # 28x28 MNIST digits are resized for any model, as the page resizes drawings.
+            mnist = tuple(test_digits.image_shape) == (28, 28)
+            self.test_X = preprocess.as_model_rows(
+                test_digits.X,
+                test_digits.image_shape,
+                test_digits.pixel_order,
+                model,
+                resize=mnist,
+            )
         accuracy = None
         if test_digits is not None:
             accuracy = float(np.mean(model.predict(self.test_X) == test_digits.y))
