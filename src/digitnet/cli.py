@@ -22,11 +22,21 @@ from digitnet import settings
 
 
 class DigitnetGroup(click.Group):
-    """Turns any exception from a command into one line on stderr and exit code 1."""
+    """Turns any exception from a command into one line on stderr and exit code 1.
+
+    A reader that goes away (``digitnet evaluate ... | head -1``) ends the command quietly with
+    exit code 0, as ``cat`` and ``grep`` do.
+    """
 
     def invoke(self, ctx: click.Context):
         try:
-            return super().invoke(ctx)
+            try:
+                return super().invoke(ctx)
+            finally:
+                sys.stdout.flush()  # a closed pipe shows here, not at exit where none can catch it
+        except BrokenPipeError:
+            _discard_stdout()
+            ctx.exit(0)
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except Exception as err:
@@ -35,6 +45,15 @@ class DigitnetGroup(click.Group):
             message = str(err) or type(err).__name__
             click.echo(f"digitnet: error: {message}", err=True)
             ctx.exit(1)
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null, so that Python's final flush finds nowhere to fail."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 @click.group(cls=DigitnetGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -667,6 +686,11 @@ def selftest(data_path, weights):
             )
     for name, ok, value in checks:
         click.echo(f"{'ok  ' if ok else 'FAIL'} {name}" + (f" ({value})" if value else ""))
+    if data_path is not None and not all(ok for name, ok, _ in checks if name.startswith("cost")):
+        click.echo(
+            "note: the published costs hold only for the course's own ex4data1.mat with "
+            "ex4weights.mat; other digits, such as the stand-in mnist20-5000.mat, give other costs"
+        )
     if not all(ok for _, ok, _ in checks):
         sys.exit(1)
 
@@ -902,7 +926,7 @@ def serve(model_path, host, port, test_data):
         from digitnet.web import app
     except ImportError as err:
         raise click.ClickException(
-            f"the web page needs FastAPI and uvicorn: pip install 'digitnet[web]' ({err})"
+            f"serve needs the web extra (FastAPI, uvicorn): pip install 'digitnet[web]' ({err})"
         ) from err
     from digitnet import model_io
 

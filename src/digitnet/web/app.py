@@ -8,8 +8,8 @@ web) and a small JSON API over one :class:`~digitnet.model.Model`:
     units; a second tab with random test digits and the model card.
 ``POST /api/predict``
     Read one image: JSON ``{"pixels": [...], "width": W, "height": H}`` (row-major grayscale in
-    [0, 1], ink bright as in MNIST), a raw ``image/png`` body, or a ``multipart/form-data`` upload
-    with the PNG in the field ``file``. The image goes through :func:`digitnet.preprocess.prepare`,
+    [0, 1], ink bright as in MNIST), a raw ``image/png`` or ``image/jpeg`` body, or a
+    ``multipart/form-data`` upload with the PNG or JPEG in the field ``file``. The image goes through :func:`digitnet.preprocess.prepare`,
     the same path as ``digitnet predict``.
 ``GET /api/model``, ``GET /api/weights``, ``GET /api/samples``, ``GET /healthz``
     The model card, the first layer's weight images, random test digits with predictions, and a
@@ -17,7 +17,7 @@ web) and a small JSON API over one :class:`~digitnet.model.Model`:
 
 Safety: :func:`serve` binds 127.0.0.1 unless told otherwise; request bodies over
 :data:`MAX_BODY_BYTES` get 413 before they are read; images over 1024x1024, non-finite or
-out-of-range values, wrong lengths and anything that is not a PNG get a 4xx JSON error
+out-of-range values, wrong lengths and anything that is not a PNG or JPEG get a 4xx JSON error
 ``{"error": "..."}`` naming the problem. Nothing in a request is ever used as a path or unpickled,
 and no CORS headers are sent unless ``allow_origins`` asks for them.
 """
@@ -27,6 +27,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import math
+import socket
 from collections.abc import Sequence
 from importlib import resources
 from typing import Annotated, Any, NamedTuple
@@ -50,6 +51,7 @@ MAX_BODY_BYTES = 1 << 20  # 1 MiB: a 1024x1024 PNG of a digit, or ~200k JSON pix
 MAX_SIDE = 1024  # largest accepted image width or height
 MAX_SAMPLES = 64  # most test digits one /api/samples call returns
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+JPEG_SIGNATURE = b"\xff\xd8\xff"  # start of image, then the first marker
 
 DEFAULT_NOTE = (
     "No model was given, so this one was trained at start-up: a 64-25-10 network on 1500 of "
@@ -163,7 +165,7 @@ class ApiError(Exception):
 
 _ERRORS = {
     413: {"model": ErrorBody, "description": f"Request body over {MAX_BODY_BYTES} bytes."},
-    415: {"model": ErrorBody, "description": "Not JSON, PNG or a multipart upload."},
+    415: {"model": ErrorBody, "description": "Not JSON, PNG, JPEG or a multipart upload."},
     422: {"model": ErrorBody, "description": "The image is invalid; the error says why."},
 }
 
@@ -201,14 +203,21 @@ def _thin(column: np.ndarray, most: int = 200) -> list[float | None]:
     return _plain(column)
 
 
-def _decode_png(data: bytes) -> np.ndarray:
-    """PNG bytes -> (h, w) grayscale in [0, 1], or :class:`ApiError` saying what is wrong."""
-    if not data.startswith(PNG_SIGNATURE):
-        raise ApiError(422, "the upload is not a PNG image (it lacks the PNG signature)")
+def _decode_image(data: bytes) -> np.ndarray:
+    """PNG or JPEG bytes -> (h, w) grayscale in [0, 1], or :class:`ApiError` saying what is wrong.
+
+    The format is told by the file's signature, not by what the client claims it is.
+    """
+    if data.startswith(PNG_SIGNATURE):
+        kind = "PNG"
+    elif data.startswith(JPEG_SIGNATURE):
+        kind = "JPEG"
+    else:
+        raise ApiError(422, "the upload is not a PNG or JPEG image (it lacks their signatures)")
     try:
-        return preprocess.read_image(data, max_side=MAX_SIDE, formats=["PNG"])
+        return preprocess.read_image(data, max_side=MAX_SIDE, formats=[kind])
     except preprocess.ImageError as err:
-        raise ApiError(422, f"the PNG could not be read: {err}") from err
+        raise ApiError(422, f"the {kind} could not be read: {err}") from err
 
 
 # --- the model and the data it is shown with ------------------------------------------------------
@@ -553,6 +562,7 @@ def create_app(
         "content": {
             "application/json": {"schema": PixelImage.model_json_schema()},
             "image/png": {"schema": {"type": "string", "format": "binary"}},
+            "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
@@ -567,10 +577,10 @@ def create_app(
         "/api/predict",
         response_model=Prediction,
         summary="Read one image",
-        description="JSON pixels (ink bright, values in [0, 1]), a raw PNG body, or a multipart "
-        f"upload with the PNG in `file`. Images up to {MAX_SIDE}x{MAX_SIDE}, bodies up to "
-        f"{MAX_BODY_BYTES} bytes. JSON pixels are read as ink bright; a PNG may be either way "
-        "round (the border decides, as in `digitnet predict`).",
+        description="JSON pixels (ink bright, values in [0, 1]), a raw PNG or JPEG body, or a "
+        f"multipart upload with the PNG or JPEG in `file`. Images up to {MAX_SIDE}x{MAX_SIDE}, "
+        f"bodies up to {MAX_BODY_BYTES} bytes. JSON pixels are read as ink bright; a PNG or "
+        "JPEG may be either way round (the border decides, as in `digitnet predict`).",
         openapi_extra={"requestBody": request_body},
         responses=_ERRORS,
     )
@@ -583,23 +593,23 @@ def create_app(
                 return _validation_error(err.errors(include_input=False), "body")
             image = np.asarray(parsed.pixels, dtype=np.float64).reshape(parsed.height, parsed.width)
             ink_bright = True
-        elif media == "image/png":
-            image, ink_bright = _decode_png(await request.body()), False
+        elif media in ("image/png", "image/jpeg"):
+            image, ink_bright = _decode_image(await request.body()), False
         elif media == "multipart/form-data":
             # One file, one field: a form of thousands of tiny parts is refused early (400).
             async with request.form(max_files=1, max_fields=1) as form:
                 upload = form.get("file")
                 if not isinstance(upload, UploadFile):
                     raise ApiError(
-                        422, "a multipart upload needs the PNG in a file field named 'file'"
+                        422, "a multipart upload needs the image in a file field named 'file'"
                     )
                 data = await upload.read()
-            image, ink_bright = _decode_png(data), False
+            image, ink_bright = _decode_image(data), False
         else:
             raise ApiError(
                 415,
                 f"unsupported content type {media or '(none)'!r}: send application/json, "
-                "image/png or multipart/form-data",
+                "image/png, image/jpeg or multipart/form-data",
             )
         # The forward pass is quick, but preprocessing a large image is not: keep the loop free.
         return await run_in_threadpool(reader.read, image, ink_bright=ink_bright)
@@ -653,4 +663,23 @@ def serve(
     if not _is_loopback(host):
         logger.warning("listening on %s: the page and API are reachable from the network", host)
     app = create_app(model, note=note, test_digits=test_digits, allow_origins=allow_origins)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False)
+    listening = listen(host, port)
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, server_header=False)
+    uvicorn.Server(config).run(sockets=[listening])
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port``, or an ``OSError`` whose message says which port is taken.
+
+    Bound here rather than by uvicorn, which logs a port in use and exits with its own code.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listening = socket.socket(family, socket.SOCK_STREAM)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # only skips TIME_WAIT
+    try:
+        listening.bind((host, port))
+    except OSError as err:
+        listening.close()
+        reason = err.strerror or str(err)
+        raise OSError(f"cannot listen on {host} port {port}: {reason.lower()}") from err
+    return listening
