@@ -308,11 +308,11 @@ def train(
     test = _test_split(data, dtype)
     X, y, X_test, y_test, split = dataset.X, dataset.y, None, None, None
     if initial is not None:
-        X = _rows_for(initial, dataset, resize=False)
+        X = _rows_for(initial, dataset, resize=None)
     if test is not None:
         X_test, y_test = test.X, test.y
         if initial is not None:
-            X_test = _rows_for(initial, test, resize=False)
+            X_test = _rows_for(initial, test, resize=None)
     elif test_size > 0:
         train_rows, test_rows = holdout.split_rows(y, test_size, seed)
         split = holdout.describe_split(X, y, test_rows, test_size, seed)
@@ -435,17 +435,21 @@ resize_option = click.option(
 )
 
 
-def _rows_for(model, dataset, resize: bool):
-    """The data set's rows laid out as ``model`` reads them, or one line saying why they cannot."""
+def _rows_for(model, dataset, resize: bool | None):
+    """The data set's rows laid out as ``model`` reads them, or one line saying why they cannot.
+
+    ``resize``: the command's --resize, or None where the command has no such option.
+    """
     from digitnet import preprocess
 
     try:
         return preprocess.as_model_rows(
-            dataset.X, dataset.image_shape, dataset.pixel_order, model, resize=resize
+            dataset.X, dataset.image_shape, dataset.pixel_order, model, resize=bool(resize)
         )
     except preprocess.LayoutError as err:
         hint = "; pass --resize to resize them as `digitnet predict` resizes a picture"
-        raise ValueError(f"{dataset.name}: {err}{hint if model.pixel_order else ''}") from err
+        offer = resize is not None and model.pixel_order is not None
+        raise ValueError(f"{dataset.name}: {err}{hint if offer else ''}") from err
 
 
 class _Scored(NamedTuple):
