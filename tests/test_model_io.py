@@ -385,3 +385,11 @@ def test_import_refuses_foreign_or_mismatched_mat_files(tmp_path):
     scipy.io.savemat(small, {"Theta1": np.zeros((3, 5)), "Theta2": np.zeros((2, 4))})
     with pytest.raises(ModelFileError, match=r"small.mat: weights do not fit .* 10 labels for 2"):
         model_io.import_octave(small)
+
+
+def test_an_unknown_pixel_order_is_saved_as_unknown(tmp_path):
+    model = random_model([4, 3, 2], [0, 1], (2, 2), None)
+    back = model_io.load(saved(model, tmp_path))
+    assert back.pixel_order is None
+    with pytest.raises(ValueError, match="does not record how its input rows are laid out"):
+        back.images(np.zeros((1, 4)))

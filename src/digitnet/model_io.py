@@ -12,7 +12,7 @@ The digitnet model file
         A 0-d unicode array holding a JSON object: ``format`` (``"digitnet-model"``),
         ``format_version``, ``digitnet_version``, ``layer_sizes``, ``activation`` (``"sigmoid"``),
         ``labels`` (the label of each output unit, integers or strings), ``image_shape``,
-        ``pixel_order``, ``dtype``, ``history`` (the history column names) and ``info`` (the
+        ``pixel_order`` (``"C"``, ``"F"``, or null when unknown), ``dtype``, ``history`` (the history column names) and ``info`` (the
         model's facts about training: lambda, solver settings, seed, history summary, data
         fingerprint, ...).
 
