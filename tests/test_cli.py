@@ -438,12 +438,12 @@ def test_predict_picks_the_unit_of_largest_logit(tmp_path):
     from digitnet.model import Model
 
     theta2 = np.zeros((3, 3))
-    theta2[:, 0] = [40.0, 50.0, -50.0]  # sigmoids 1.0, 1.0, ~0: a tie after the sigmoid
+    theta2[:, 0] = [50.0, 40.0, -50.0]  # sigmoids 1.0, 1.0, ~0: a tie after the sigmoid
     model = Model([np.zeros((2, 5)), theta2], LabelMap(["a", "b", "c"]), (2, 2), "C")
     model_io.save(model, tmp_path / "m.npz")
     np.save(tmp_path / "row.npy", np.full(4, 0.5))
     result = json.loads(run("predict", tmp_path / "m.npz", tmp_path / "row.npy", "--json").stdout)
-    assert result[0]["label"] == "b"
+    assert result[0]["label"] == "a"
 
 
 def test_a_closed_pipe_ends_quietly(digits_model):
