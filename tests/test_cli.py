@@ -86,9 +86,11 @@ def test_an_interrupted_run_keeps_its_weights_and_resumes(tmp_path, sig):
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(6)  # start-up and some iterations
+    first = process.stderr.readline()  # "training ...": the data is loaded, training begins
+    time.sleep(3)  # some iterations (the signal handler is in place by then)
     process.send_signal(sig)
     _, stderr = process.communicate(timeout=120)
+    stderr = first + stderr
     assert process.returncode == 130, stderr
     assert "stopped: interrupted" in stderr
 
