@@ -423,3 +423,14 @@ def test_a_lost_scheduler_ends_training_with_the_weights_reached(
     assert model.info["stop_reason"] == "cluster_lost" and model.info["n_iter"] == 5
     assert "scheduler" in model.info["cluster_error"]
     assert max_difference(model, chunked_run[1][4]) <= 1e-10
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"lam": -1}, "lam must be >= 0"), ({"hidden_layer_sizes": (0,)}, "hidden_layer_sizes")],
+)
+def test_train_dask_checks_its_settings_like_train(kwargs, message):
+    pytest.importorskip("dask.array")
+    X, y = np.zeros((4, 3)), np.array([0, 1, 0, 1])
+    with pytest.raises(ValueError, match=message):
+        distributed.train_dask(X, y, None, **kwargs)  # refused before the cluster is used

@@ -376,7 +376,7 @@ def test_initial_flat_theta_and_sample_weight(small):
         ({"learning_rate": 0}, "learning_rate"),
         ({"momentum": 1.0}, "momentum"),
         ({"validation_fraction": 1.0}, "validation_fraction"),
-        ({"early_stopping": True}, "early_stopping"),
+        ({"early_stopping": True, "validation_fraction": 0}, "early_stopping"),
         ({"dtype": np.int32}, "dtype"),
         ({"hidden_layer_sizes": (0,)}, "hidden_layer_sizes"),
         ({"initial": np.zeros(3)}, "initial"),

@@ -505,7 +505,7 @@ def train_dask(
     initial: Model | np.ndarray | None = None,
     labels: LabelMap | Sequence | None = None,
     image_shape: tuple[int, int] | None = None,
-    pixel_order: str = "C",
+    pixel_order: str | None = None,
     dtype=None,
     callback=None,
     progress=None,
@@ -528,7 +528,20 @@ def train_dask(
     import dask.array as da
 
     from digitnet import train as training
+    from digitnet.settings import check as check_settings
 
+    check_settings(
+        {
+            "hidden_layer_sizes": hidden_layer_sizes,
+            "lam": lam,
+            "solver": solver,
+            "max_iter": max_iter,
+            "tol": tol,
+            "n_iter_no_change": n_iter_no_change,
+            "random_state": random_state,
+            "init_epsilon": init_epsilon,
+        }
+    )
     if solver not in ("lbfgs", "cg"):
         raise ValueError(f"train_dask runs the full-batch solvers 'lbfgs' and 'cg', not {solver!r}")
     if early_stopping and validation_data is None:

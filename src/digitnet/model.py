@@ -11,6 +11,12 @@ from digitnet import network
 from digitnet.data import upright_images
 from digitnet.labels import LabelMap
 
+UNKNOWN_LAYOUT = (
+    "the model does not record how its input rows are laid out as images (it was trained on bare "
+    "arrays), so it cannot read images; train it with image_shape and pixel_order, e.g. "
+    "DigitNetClassifier(image_shape=(20, 20), pixel_order='F') for the course's .mat data"
+)
+
 
 @dataclass
 class Model:
@@ -22,7 +28,8 @@ class Model:
     labels : the label of each output unit.
     image_shape : ``(height, width)`` of one input image; ``height * width == n``.
     pixel_order : ``"C"`` if a row of ``X`` is an image unrolled row-major (IDX, scikit-learn),
-        ``"F"`` if column-major (the course's ``.mat`` files).
+        ``"F"`` if column-major (the course's ``.mat`` files), None if unknown (trained on bare
+        arrays): such a model reads rows but refuses images rather than guess their layout.
     info : JSON-compatible facts about training: lam, solver settings, seed, dtype, data
         fingerprint, time taken, ...
     history : per-iteration columns of the training history (``"cost"``, ``"val_accuracy"``, ...),
@@ -32,7 +39,7 @@ class Model:
     thetas: list[np.ndarray]
     labels: LabelMap
     image_shape: tuple[int, int]
-    pixel_order: str = "C"
+    pixel_order: str | None = "C"
     info: dict = field(default_factory=dict)
     history: dict[str, np.ndarray] = field(default_factory=dict)
 
@@ -45,8 +52,10 @@ class Model:
             raise ValueError(
                 f"image shape {tuple(self.image_shape)} does not hold {sizes[0]} inputs"
             )
-        if self.pixel_order not in ("C", "F"):
-            raise ValueError(f"pixel_order must be 'C' or 'F', got {self.pixel_order!r}")
+        if self.pixel_order not in ("C", "F", None):
+            raise ValueError(
+                f"pixel_order must be 'C', 'F' or None (unknown), got {self.pixel_order!r}"
+            )
         height, width = self.image_shape
         self.image_shape = (int(height), int(width))
 
@@ -77,9 +86,17 @@ class Model:
         log_outputs = -network.softplus(-network.output_logits(self.thetas, self._check(X)))
         return np.exp(log_outputs - logsumexp(log_outputs, axis=1, keepdims=True))
 
+    def decision_function(self, X: np.ndarray) -> np.ndarray:
+        """The output units' logits ``z: (m, K)`` for ``X: (m, n)``, before the sigmoid."""
+        return network.output_logits(self.thetas, self._check(X))
+
     def predict(self, X: np.ndarray) -> np.ndarray:
-        """Most likely label ``(m,)`` for each row of ``X: (m, n)``."""
-        return self.labels.decode(np.argmax(self.predict_proba(X), axis=1))
+        """Most likely label ``(m,)`` for each row of ``X: (m, n)``: the unit of largest logit.
+
+        Every door (command line, web page, estimator, report) predicts through here or
+        ``network.predict``, so all agree, also where saturated probabilities tie.
+        """
+        return self.labels.decode(network.predict(self.thetas, self._check(X)))
 
     def activations(self, X: np.ndarray) -> list[np.ndarray]:
         """Every layer's activations ``[X, a_2, ..., a_L]`` for ``X: (m, n)``."""
@@ -87,7 +104,13 @@ class Model:
 
     def images(self, X: np.ndarray) -> np.ndarray:
         """Rows of ``X: (m, n)`` as upright images ``(m, height, width)``."""
-        return upright_images(X, self.image_shape, self.pixel_order)
+        return upright_images(X, self.image_shape, self.known_pixel_order())
+
+    def known_pixel_order(self) -> str:
+        """``pixel_order``, or a ValueError saying the model does not know how it reads images."""
+        if self.pixel_order is None:
+            raise ValueError(UNKNOWN_LAYOUT)
+        return self.pixel_order
 
     def _check(self, X) -> np.ndarray:
         X = network.as_float(X)

@@ -177,8 +177,12 @@ def predict_proba(thetas: Sequence[np.ndarray], X: np.ndarray) -> np.ndarray:
 
 
 def predict(thetas: Sequence[np.ndarray], X: np.ndarray) -> np.ndarray:
-    """Index ``(m,)`` of the most active output unit; ``LabelMap.decode`` turns it into labels."""
-    return np.argmax(predict_proba(thetas, X), axis=1)
+    """Index ``(m,)`` of the most active output unit; ``LabelMap.decode`` turns it into labels.
+
+    The argmax of the logits: the sigmoid and any normalization keep their order, but round
+    saturated outputs to ties (``expit(40) == expit(50) == 1.0``), which the logits never are.
+    """
+    return np.argmax(output_logits(thetas, X), axis=1)
 
 
 # --- cost and gradient --------------------------------------------------------------------------

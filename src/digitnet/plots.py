@@ -307,7 +307,7 @@ def plot_hidden_units(
     if isinstance(model_or_theta1, Model):
         theta1 = model_or_theta1.thetas[0]
         image_shape = image_shape or model_or_theta1.image_shape
-        pixel_order = pixel_order or model_or_theta1.pixel_order
+        pixel_order = pixel_order or model_or_theta1.known_pixel_order()
     else:
         theta1 = np.asarray(model_or_theta1)
         if image_shape is None or pixel_order is None:

@@ -44,13 +44,14 @@ import scipy.optimize
 from sklearn.model_selection import train_test_split
 from threadpoolctl import ThreadpoolController
 
-from digitnet import network
+from digitnet import network, settings
 from digitnet.data import default_image_shape
 from digitnet.labels import LabelMap
 from digitnet.model import Model
+from digitnet.settings import DEFAULTS
 
-SOLVERS = ("lbfgs", "cg", "adam", "sgd")
-DEFAULT_LEARNING_RATE = {"adam": 1e-3, "sgd": 0.1}
+SOLVERS = settings.SOLVERS
+DEFAULT_LEARNING_RATE = settings.DEFAULT_LEARNING_RATE
 _SCIPY_METHOD = {"lbfgs": "L-BFGS-B", "cg": "CG"}
 # SciPy's status codes: 2 is L-BFGS-B's failed line search or CG's loss of precision, both "no
 # further progress possible at this precision", which is convergence as far as training goes.
@@ -410,24 +411,24 @@ def train(
     X,
     y,
     *,
-    hidden_layer_sizes: Sequence[int] = (25,),
-    lam: float = 1.0,
-    solver: str = "lbfgs",
-    max_iter: int = 100,
-    tol: float = 1e-8,
-    batch_size: int = 200,
-    learning_rate: float | None = None,
-    momentum: float = 0.9,
+    hidden_layer_sizes: int | Sequence[int] = DEFAULTS["hidden_layer_sizes"],
+    lam: float = DEFAULTS["lam"],
+    solver: str = DEFAULTS["solver"],
+    max_iter: int | None = DEFAULTS["max_iter"],
+    tol: float = DEFAULTS["tol"],
+    batch_size: int = DEFAULTS["batch_size"],
+    learning_rate: float | None = DEFAULTS["learning_rate"],
+    momentum: float = DEFAULTS["momentum"],
     validation_data: tuple | None = None,
-    validation_fraction: float = 0.0,
-    early_stopping: bool = False,
-    n_iter_no_change: int = 10,
-    random_state: int | None = 0,
-    init_epsilon: float | None = network.COURSE_EPSILON,
+    validation_fraction: float | None = DEFAULTS["validation_fraction"],
+    early_stopping: bool = DEFAULTS["early_stopping"],
+    n_iter_no_change: int = DEFAULTS["n_iter_no_change"],
+    random_state: int | None = DEFAULTS["random_state"],
+    init_epsilon: float | None = DEFAULTS["init_epsilon"],
     initial: Model | np.ndarray | None = None,
     labels: LabelMap | Sequence | None = None,
     image_shape: tuple[int, int] | None = None,
-    pixel_order: str = "C",
+    pixel_order: str | None = None,
     dtype=None,
     threads: int | None = None,
     sample_weight=None,
@@ -436,6 +437,9 @@ def train(
     progress: Callable[[History], None] | None = None,
 ) -> Model:
     """Train a network on examples ``X`` with labels ``y``.
+
+    The defaults and checks of the training settings are ``digitnet.settings``'s, shared with the
+    command line and ``DigitNetClassifier``.
 
     Parameters
     ----------
@@ -446,11 +450,13 @@ def train(
         logistic regression.
     lam : L2 penalty strength, the course's lambda: ``J`` gets ``lam / (2 m) sum ||Theta_l[:, 1:]||^2``
         with ``m`` the training examples (the sum of ``sample_weight``), whatever the solver.
-    solver, max_iter, tol, batch_size, learning_rate, momentum, early_stopping, n_iter_no_change,
+    solver, tol, batch_size, learning_rate, momentum, early_stopping, n_iter_no_change,
     callback, progress : see ``minimize``.
+    max_iter : iterations (lbfgs, cg) or epochs (adam, sgd); None: 100 iterations or 20 epochs.
     validation_data : ``(X_val, y_val)`` scored after every iteration (``History.val_*``).
     validation_fraction : or hold out this fraction of ``X`` for that, stratified by label and
-        seeded by ``random_state`` (``sklearn.model_selection.train_test_split``).
+        seeded by ``random_state`` (``sklearn.model_selection.train_test_split``). None: 0.1 when
+        early stopping without ``validation_data``, else 0.
     random_state : seed of the initial weights (``np.random.default_rng(random_state)``), then of
         the mini-batch shuffling, and of the validation split.
     init_epsilon : initial weights are uniform in ``[-init_epsilon, init_epsilon]``; None uses
@@ -459,8 +465,11 @@ def train(
         layer sizes, label map, image shape and pixel order are kept, and the new history rows are
         appended to its history, numbered on.
     labels : the output units' labels, a ``LabelMap`` or a sequence of labels.
-    image_shape, pixel_order : the ``Model``'s image layout; default ``image_shape`` is square
-        when ``n`` is a perfect square, else ``(1, n)``.
+    image_shape, pixel_order : how a row of ``X`` is an image: ``(height, width)`` and ``"C"``
+        (row-major) or ``"F"`` (column-major), e.g. ``dataset.image_shape`` and
+        ``dataset.pixel_order``. The model records them to read pictures right. Without
+        ``pixel_order`` the layout is unknown (the model reads rows, but refuses pictures);
+        without ``image_shape`` it is square when ``n`` is a perfect square, else ``(1, n)``.
     dtype : float64 or float32 for the whole computation; default: ``X``'s dtype if it is one of
         them, else float64. The returned weights have this dtype.
     threads : threads for NumPy's BLAS during training. None: one thread when the rows of one
@@ -482,10 +491,31 @@ def train(
     model of the last completed iteration (the best one when early stopping), with
     ``info["stop_reason"] == "interrupted"``.
     """
-    _check_solver_settings(
-        solver, max_iter, tol, batch_size, learning_rate, momentum, n_iter_no_change
+    has_validation_data = validation_data is not None
+    settings.check(
+        {
+            "hidden_layer_sizes": hidden_layer_sizes,
+            "lam": lam,
+            "solver": solver,
+            "max_iter": max_iter,
+            "tol": tol,
+            "batch_size": batch_size,
+            "learning_rate": learning_rate,
+            "momentum": momentum,
+            # given validation_data, the fraction must be 0 (checked with the split)
+            "validation_fraction": None if has_validation_data else validation_fraction,
+            "early_stopping": early_stopping,
+            "n_iter_no_change": n_iter_no_change,
+            "random_state": random_state,
+            "init_epsilon": init_epsilon,
+        }
     )
-    _check_train_settings(lam, init_epsilon, validation_fraction, pixel_order, random_state)
+    if pixel_order not in ("C", "F", None):
+        raise ValueError(f"pixel_order must be 'C', 'F' or None (unknown), got {pixel_order!r}")
+    max_iter = settings.max_iter_for(solver, max_iter)
+    validation_fraction = settings.validation_fraction_for(
+        validation_fraction, early_stopping, has_validation_data
+    )
     dtype = float_dtype(X, dtype)
     fingerprint = data_fingerprint(X, y)
     X, y = _check_data(X, y, dtype, "X", "y")
@@ -529,7 +559,7 @@ def train(
         )
     elapsed = time.perf_counter() - start
 
-    settings = {
+    facts = {
         "lam": float(lam),
         "solver": solver,
         "max_iter": int(max_iter),
@@ -547,9 +577,7 @@ def train(
         "n_train": len(X),
         "n_validation": 0 if X_val is None else len(X_val),
     }
-    return to_model(
-        result, elapsed, settings, labels, layer_sizes, initial, image_shape, pixel_order
-    )
+    return to_model(result, elapsed, facts, labels, layer_sizes, initial, image_shape, pixel_order)
 
 
 def to_model(
@@ -560,7 +588,7 @@ def to_model(
     layer_sizes: Sequence[int],
     initial: Model | np.ndarray | None,
     image_shape: tuple[int, int] | None,
-    pixel_order: str,
+    pixel_order: str | None,
 ) -> Model:
     """The ``Model`` a training run made: its weights, and ``settings`` plus the outcome as info.
 
@@ -597,36 +625,18 @@ def data_fingerprint(X, y) -> str:
 def _check_solver_settings(
     solver, max_iter, tol, batch_size, learning_rate, momentum, n_iter_no_change
 ) -> None:
-    """ValueError naming the first optimizer setting out of range."""
-    if solver not in SOLVERS:
-        raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
-    _require_real("tol", tol, tol >= 0, ">= 0")
-    ok = learning_rate is None or learning_rate > 0
-    _require_real("learning_rate", learning_rate, ok, "> 0 or None")
-    _require_real("momentum", momentum, 0 <= momentum < 1, "in [0, 1)")
-    for name, value in [("max_iter", max_iter), ("batch_size", batch_size),
-                        ("n_iter_no_change", n_iter_no_change)]:  # fmt: skip
-        if not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
-
-
-def _check_train_settings(lam, init_epsilon, validation_fraction, pixel_order, random_state):
-    """ValueError naming the first model or data setting out of range."""
-    _require_real("lam", lam, lam >= 0, ">= 0")
-    ok = init_epsilon is None or init_epsilon > 0
-    _require_real("init_epsilon", init_epsilon, ok, "> 0 or None")
-    ok = 0 <= validation_fraction < 1
-    _require_real("validation_fraction", validation_fraction, ok, "in [0, 1)")
-    if pixel_order not in ("C", "F"):
-        raise ValueError(f"pixel_order must be 'C' or 'F', got {pixel_order!r}")
-    if random_state is not None and not isinstance(random_state, (int, np.integer)):
-        raise ValueError(f"random_state must be an int or None, got {random_state!r}")
-
-
-def _require_real(name, value, ok, expected) -> None:
-    """ValueError unless ``ok`` and ``value`` is finite (or None)."""
-    if not ok or (value is not None and not math.isfinite(value)):
-        raise ValueError(f"{name} must be {expected}, got {value!r}")
+    """ValueError naming the first optimizer setting out of range (``settings.check``)."""
+    settings.check(
+        {
+            "solver": solver,
+            "max_iter": max_iter,
+            "tol": tol,
+            "batch_size": batch_size,
+            "learning_rate": learning_rate,
+            "momentum": momentum,
+            "n_iter_no_change": n_iter_no_change,
+        }
+    )
 
 
 def float_dtype(X, dtype) -> np.dtype:
@@ -683,12 +693,7 @@ def initial_weights(
             labels = LabelMap.fit(y) if labels is None else LabelMap(_classes(labels))
         except ValueError as err:
             raise ValueError(f"y: {err}") from err
-        if isinstance(hidden_layer_sizes, (int, np.integer)):
-            hidden_layer_sizes = (hidden_layer_sizes,)
-        hidden = [int(s) for s in hidden_layer_sizes]
-        if any(s < 1 for s in hidden):
-            raise ValueError(f"hidden_layer_sizes must be positive, got {list(hidden_layer_sizes)}")
-        layer_sizes = [n, *hidden, len(labels)]
+        layer_sizes = [n, *settings.hidden_sizes(hidden_layer_sizes), len(labels)]
     if initial is None:
         theta0 = network.initialize(layer_sizes, rng, epsilon=init_epsilon, dtype=dtype)
     elif isinstance(initial, Model):
