@@ -267,7 +267,7 @@ def _resize(image: np.ndarray, shape: tuple[int, int], resample: int) -> np.ndar
 
 
 def to_model_input(
-    mnist28: np.ndarray, image_shape: tuple[int, int], pixel_order: str
+    mnist28: np.ndarray, image_shape: tuple[int, int], pixel_order: str | None
 ) -> np.ndarray:
     """Turn an MNIST-style (28, 28) digit into one input row in a model's own layout.
 
@@ -281,8 +281,9 @@ def to_model_input(
         the course's 20x20 digits. Smaller frames, like scikit-learn's 8x8 digits, hold the
         digit filling the frame; it is fit to the frame, centred, and area-averaged, as the 8x8
         counts of 4x4 pixel blocks were made.
-    pixel_order : {"C", "F"}
-        Unroll row-major or column-major (the course's ``.mat`` files).
+    pixel_order : {"C", "F"} or None
+        Unroll row-major or column-major (the course's ``.mat`` files); None (a model that does
+        not know its layout) is an ImageError.
 
     Returns
     -------
@@ -342,9 +343,7 @@ def prepare(image: np.ndarray, model: Model, *, invert: bool | None = None) -> n
     np.ndarray
         (n,) float64, ready for ``model.predict_proba(row[None, :])``.
     """
-    return to_model_input(
-        to_mnist(image, invert=invert), model.image_shape, model.known_pixel_order()
-    )
+    return to_model_input(to_mnist(image, invert=invert), model.image_shape, model.pixel_order)
 
 
 class LayoutError(ValueError):
