@@ -53,3 +53,29 @@ def test_probabilities_where_every_output_underflows():
     model = Model(thetas, LabelMap([0, 1]), (1, 1))
     proba = model.predict_proba(np.zeros((1, 1)))
     np.testing.assert_allclose(proba, [[np.e / (1 + np.e), 1 / (1 + np.e)]], rtol=1e-12)
+
+
+def test_repr_is_one_informative_line():
+    thetas = network.unpack(np.zeros(network.n_params([4, 3, 2])), [4, 3, 2])
+    model = Model(
+        thetas,
+        LabelMap(["cat", "dog"]),
+        (2, 2),
+        "F",
+        info={"solver": "lbfgs", "lam": 1.0, "n_iter": 7, "stop_reason": "max_iter"},
+        history={"cost": np.array([0.9, 0.5])},
+    )
+    text = repr(model)
+    assert "\n" not in text
+    for fact in ("4-3-2", "2 classes [cat, dog]", "2x2 images", "F-order", "float64"):
+        assert fact in text
+    for fact in ("lbfgs", "lam 1", "7 iterations", "cost 0.5"):
+        assert fact in text
+
+
+def test_html_card_escapes_labels_and_shows_the_architecture():
+    thetas = network.unpack(np.zeros(network.n_params([4, 3, 2])), [4, 3, 2])
+    card = Model(thetas, LabelMap(["<b>", "&"]), (2, 2))._repr_html_()
+    assert card.startswith("<table>") and card.endswith("</table>")
+    assert "4-3-2 sigmoid" in card
+    assert "&lt;b&gt;" in card and "<b>" not in card
