@@ -91,8 +91,8 @@ HINTS = {
     "z where a was meant: compute g(z) (1 - g(z))",
     "one_sided": "a one-sided numerical gradient (J(theta + e) - J(theta)) / e, whose error "
     "shrinks only like e; use (J(theta + e) - J(theta - e)) / (2e)",
-    "shift": "predict returns labels shifted by one (output unit k gives label k{shift:+d}) where "
-    "your nn_cost_function reads labels {want}",
+    "shift": "predict returns labels {got}, shifted by one from the labels {want} that your "
+    "nn_cost_function reads",
     "ten": "predict returns 0 for the last output unit, where your nn_cost_function reads label K "
     "(the course writes the digit 0 as 10)",
     "zero_last": "predict puts label 0 on the last output unit, as the course's weights do, but "
@@ -113,6 +113,7 @@ class PartResult:
     got: object = None
     max_error: float | None = None
     hint: str = ""
+    diagnosed: bool = False  # the hint names a classic mistake that explains every wrong answer
 
     def to_json(self) -> dict:
         error = self.max_error
@@ -161,8 +162,13 @@ class Report:
             f"y as {c['y']}" if c["y"] else None,
             f"{c['names']} names" if c["names"] else None,
         ]
-        lines = [f"{self.solution.name}: " + (", ".join(f for f in found if f) or "no functions")]
-        lines.append(f"  {'part':<24} {'result':<8} {'max error':>10}")
+        found = ", ".join(f for f in found if f) or "conventions unknown"
+        lines = [
+            f"{self.solution.name}: {found}",
+            f"  {'part':<24} {'result':<8} {'max error':>10}",
+        ]
+        hints = {part.hint for part in self.parts}
+        shared = hints.pop() if len(hints) == 1 and len(self.parts) > 1 else None
         for part in self.parts:
             error = "-" if part.max_error is None else f"{part.max_error:.1e}"
             verdict = "passed" if part.passed else "FAILED"
@@ -170,8 +176,10 @@ class Report:
             if not part.passed:
                 if part.got is not None:
                     lines.append(f"      expected {_brief(part.expected)}, got {_brief(part.got)}")
-                if part.hint:
+                if part.hint and part.hint != shared:
                     lines.append(f"      hint: {part.hint}")
+        if shared:
+            lines.append(f"  every part: {shared}")
         score = self.score
         lines.append(f"score: {score['passed']} of {score['total']} parts passed")
         return "\n".join(lines)
@@ -235,6 +243,21 @@ def net_cases(rng: np.random.Generator) -> dict[str, list[NetCase]]:
         "regularized": [_debug_case(3.0)]
         + [_random_case(rng, s, m, lam) for (s, m), lam in zip(shapes, lams)],
     }
+
+
+def _predict_case(rng: np.random.Generator, n: int, K: int) -> NetCase:
+    """An ``n``-K-K network and examples on which every output unit wins at least once, so that a
+    label mistake on any unit (the last one's 10 or 0 above all) shows.
+
+    Output unit k listens mostly to hidden unit k, so it wins where hidden unit k is the most
+    active, and with random first-layer weights each hidden unit is somewhere.
+    """
+    while True:
+        case = _random_case(rng, (n, K, K), 100, 0.0)
+        case.thetas[0][:] *= 3
+        case.thetas[1][:, 1:] += 6 * np.eye(K)
+        if len(np.unique(network.predict(case.thetas, case.X))) == K:
+            return case
 
 
 def _y(case: NetCase, offset: int, shape: str) -> np.ndarray:
@@ -306,11 +329,8 @@ def make_plan(rng: np.random.Generator) -> Plan:
     for L_in, L_out in plan.init_sizes:
         plan.add("rand_initialize_weights", "rand_initialize_weights", L_in, L_out)
 
-    plan.predict_cases = [
-        _random_case(rng, s, m, 0.0) for s, m in [((6, 5, 4), 40), ((3, 8, 10), 60)]
-    ]
+    plan.predict_cases = [_predict_case(rng, n, K) for n, K in [(6, 4), (3, 10)]]
     for case in plan.predict_cases:
-        case.thetas[0][:] *= 3  # larger weights: confident, varied predictions
         plan.add("predict", "predict", *case.thetas, case.X)
 
     # Strong regularization makes J curved enough that a one-sided difference is far off.
@@ -625,23 +645,34 @@ def judge(name: str, trials: Sequence[Trial], missing_hint: str | None = None) -
     passed = all(_close(t.expected, t.got(), t.atol) for t in trials)
     result = PartResult(name, passed, _json(worst.expected), _json(worst.got()), max(errors))
     if not passed:
-        result.hint = _diagnose(trials, worst)
+        result.hint, result.diagnosed = _diagnose(trials, worst)
     return result
 
 
-def _diagnose(trials: Sequence[Trial], worst: Trial) -> str:
+def _diagnose(trials: Sequence[Trial], worst: Trial) -> tuple[str, bool]:
+    """The first mistake that explains every wrong trial; a right trial is no evidence against
+    one that shows only in some shapes (``p[p == 10] = 0`` changes nothing with 4 classes)."""
     for j, (hint, _) in enumerate(trials[0].mistakes):
-        values = [t.mistakes[j][1] for t in trials]
-        differs = any(not _close(t.expected, v, t.atol) for t, v in zip(trials, values))
-        if differs and all(_close(v, t.got(), t.atol) for t, v in zip(trials, values)):
-            return hint
+        wrong = [t for t in trials if not _close(t.expected, t.got(), t.atol)]
+        if all(_close(t.mistakes[j][1], t.got(), t.atol) for t in wrong):
+            return hint, True
+    return _describe(trials, worst), False
+
+
+def _describe(trials: Sequence[Trial], worst: Trial) -> str:
+    """What is visibly wrong with an answer that no classic mistake explains."""
     got = worst.got()
     if got is None:
-        value = worst.answer.values[worst.pick] if len(worst.answer.values) > worst.pick else None
-        shape = "nothing" if value is None else f"shape {value.shape}"
-        return f"returned {shape}; expected shape {worst.expected.shape}"
+        return "returned nothing to grade"
+    if got.shape != worst.expected.shape:
+        return f"returned shape {got.shape}; expected shape {worst.expected.shape}"
     if not np.all(np.isfinite(got)):
         return "returned NaN or infinity"
+    if len(trials) > 1 and all(np.array_equal(t.got(), got) for t in trials):
+        return (
+            "returned the same value for every test case; the cases are generated afresh on "
+            "every run, so no fixed (published) number can pass"
+        )
     return ""
 
 
@@ -749,10 +780,12 @@ def _choose_convention(plan: Plan, answers) -> tuple[tuple, list[str], list[Part
     scored = []
     for convention in CONVENTIONS:
         parts = _net_parts(plan, answers, convention)
-        explained = sum(bool(p.hint) and p.got is not None for p in parts)
+        explained = sum(p.diagnosed for p in parts)
         answered = sum(p.got is not None for p in parts)
         scored.append(((sum(p.passed for p in parts), explained, answered), convention, parts))
     best_score, best, parts = max(scored, key=lambda s: s[0])  # max keeps the first of a tie
+    if best_score[:2] == (0, 0):  # nothing right, nothing explained: no convention to speak of
+        return None, [], parts
     shapes = [c[2] for score, c, _ in scored if c[:2] == best[:2] and score == best_score]
     return best, shapes, parts
 
@@ -773,12 +806,21 @@ def _predict_trials(plan: Plan, answers, offset: int) -> list[Trial]:
         units = network.predict(case.thetas, case.X)
         K = case.sizes[-1]
         mistakes = [
-            (HINTS["shift"].format(shift=shift, want=LABEL_WORDS[offset]), units + shift)
+            (
+                HINTS["shift"].format(got=_label_range(shift), want=LABEL_WORDS[offset]),
+                units + shift,
+            )
             for shift in (offset - 1, offset + 1)
         ]
         mistakes.append((HINTS["ten"] if offset == 1 else HINTS["zero_last"], (units + 1) % K))
         trials.append(Trial((units + offset).astype(float), answers[i], 0, _arrays(mistakes)))
     return trials
+
+
+def _label_range(first: int) -> str:
+    """The labels ``first..`` of K output units: ``0..K-1``, ``1..K``, ``2..K+1``."""
+    last = "K" if first == 1 else f"K{first - 1:+d}"
+    return f"{first}..{last}"
 
 
 def _init_part(plan: Plan, answers) -> PartResult:
@@ -876,7 +918,7 @@ def grade(solution: str | os.PathLike, *, timeout: float = 60, seed: int | None 
     results["rand_initialize_weights"] = _init_part(plan, answers)
     if convention is not None:
         offset = convention[1]
-    else:  # no cost function: the labels predict itself answers in
+    else:  # no working cost function: the labels predict itself answers in
         passing = [o for o in (1, 0) if judge("predict", _predict_trials(plan, answers, o)).passed]
         offset = passing[0] if passing else 1
     results["predict"] = judge("predict", _predict_trials(plan, answers, offset))

@@ -27,7 +27,9 @@ def nn_cost_function(nn_params, input_layer_size, hidden_layer_size, num_labels,
     z2 = a1.dot(Theta1.T)
     a2 = np.concatenate([np.ones((m, 1)), expit(z2)], axis=1)
     a3 = expit(a2.dot(Theta2.T))
-    reg = (lambda_ / (2 * m)) * (np.sum(np.square(Theta1[:, 1:])) + np.sum(np.square(Theta2[:, 1:])))
+    reg = (lambda_ / (2 * m)) * (
+        np.sum(np.square(Theta1[:, 1:])) + np.sum(np.square(Theta2[:, 1:]))
+    )
     J = (-1 / m) * np.sum(y_matrix * np.log(a3) + (1 - y_matrix) * np.log(1 - a3)) + reg
 
     delta_3 = a3 - y_matrix
