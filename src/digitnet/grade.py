@@ -432,8 +432,8 @@ def _fault_line(work: Path, solution: Path, timeout: float, returncode: int) -> 
     )
     where = ""
     for match in re.finditer(r'File "(.+?)", line (\d+)', faults):  # most recent call first
-        if Path(match[1]) == solution:
-            where = _line_of(solution, int(match[2]))
+        if _is_learners(Path(match[1]), solution):
+            where = _line_of(Path(match[1]), int(match[2]))
             break
     if faults.startswith("Timeout"):
         return f"took longer than {timeout:g} s and was stopped{where}"
@@ -443,9 +443,14 @@ def _fault_line(work: Path, solution: Path, timeout: float, returncode: int) -> 
     return f"ended the Python process (exit code {returncode}){where}"
 
 
-def _line_of(solution: Path, lineno: int) -> str:
-    code = linecache.getline(str(solution), lineno).strip()
-    return f" at {solution.name} line {lineno}" + (f": `{code}`" if code else "")
+def _is_learners(path: Path, solution: Path) -> bool:
+    """The learner's code: the solution and any module of their own beside it."""
+    return path.parent == solution.parent and path.suffix == ".py"
+
+
+def _line_of(path: Path, lineno: int) -> str:
+    code = linecache.getline(str(path), lineno).strip()
+    return f" at {path.name} line {lineno}" + (f": `{code}`" if code else "")
 
 
 def _read_names(work: Path) -> dict | str | None:
@@ -503,8 +508,12 @@ def _learner_line(err: BaseException, solution: Path) -> str:
     text = f"{type(err).__name__}: {message}" if str(err) else type(err).__name__
     if isinstance(err, SyntaxError) and err.lineno is not None:
         return f"{type(err).__name__}: {err.msg}{_line_of(solution, err.lineno)}"
-    frames = [f for f in traceback.extract_tb(err.__traceback__) if Path(f.filename) == solution]
-    return text + (_line_of(solution, frames[-1].lineno) if frames else "")
+    frames = [
+        f
+        for f in traceback.extract_tb(err.__traceback__)
+        if _is_learners(Path(f.filename), solution)
+    ]
+    return text + (_line_of(Path(frames[-1].filename), frames[-1].lineno) if frames else "")
 
 
 def _import_solution(solution: Path):
@@ -586,7 +595,10 @@ def _answer(module, found, function, args, answers: Path, i: int, solution: Path
     except BaseException as err:
         values, error = [], f"{found[function]} raised {_learner_line(err, solution)}"
     np.savez(answers / f"{i}.npz", **{str(k): v for k, v in enumerate(values)})
-    (answers / f"{i}.json").write_text(json.dumps({"error": error, "n": len(values)}))
+    # Renamed into place: a crash in the next call never leaves a half-written answer behind.
+    status = answers / f"{i}.json.tmp"
+    status.write_text(json.dumps({"error": error, "n": len(values)}))
+    os.replace(status, answers / f"{i}.json")
 
 
 # --- judging answers -----------------------------------------------------------------------------
@@ -625,12 +637,11 @@ def _close(expected: np.ndarray, got: np.ndarray | None, atol: float) -> bool:
 
 
 def _json(value: np.ndarray | None) -> object:
+    """Numbers and nested lists for JSON; NaN and infinity (not JSON) become None."""
     if value is None:
         return None
-    value = np.asarray(value)
-    if value.ndim == 0:
-        return float(value)
-    return np.where(np.isfinite(value), value, np.nan).tolist()
+    value = np.asarray(value, dtype=np.float64)
+    return np.where(np.isfinite(value), value, None).tolist()
 
 
 def judge(name: str, trials: Sequence[Trial], missing_hint: str | None = None) -> PartResult:
