@@ -166,3 +166,18 @@ def test_cli_json_has_the_documented_schema_and_exit_codes():
 def test_cli_refuses_a_missing_file_and_a_bad_timeout(tmp_path):
     assert run("grade", tmp_path / "nope.py").returncode == 2
     assert run("grade", SOLUTIONS / "course_style.py", "--timeout", 0).returncode == 2
+
+
+def test_digitnet_ex4_itself_passes_in_the_course_conventions(tmp_path):
+    """digitnet.ex4 is the course's functions in the course's conventions: a full score."""
+    solution = tmp_path / "ex4_reexported.py"
+    solution.write_text("from digitnet.ex4 import *  # noqa: F403\n")
+    report = grade.grade(solution, seed=11)
+    assert failed(report) == {}
+    assert report.conventions == {
+        "unroll": "F",
+        "labels": "1..K",
+        "y": "(m, 1) or (m,)",
+        "names": "snake_case",
+    }
+    assert "numerical_gradient" in {part.name for part in report.parts}
