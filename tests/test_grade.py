@@ -181,3 +181,20 @@ def test_digitnet_ex4_itself_passes_in_the_course_conventions(tmp_path):
         "names": "snake_case",
     }
     assert "numerical_gradient" in {part.name for part in report.parts}
+
+
+def test_a_cost_function_without_its_gradient_is_graded_on_the_cost(tmp_path):
+    solution = tmp_path / "cost_only.py"
+    solution.write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(SOLUTIONS)!r})\n"
+        "import course_style\n\n"
+        "def nnCostFunction(*args):\n"
+        "    return course_style.nnCostFunction(*args)[0]\n"
+    )
+    report = grade.grade(solution, seed=2)
+    assert {"cost", "regularized_cost"}.isdisjoint(failed(report))
+    assert (
+        failed(report)["gradient"] == "nn_cost_function returned only J; it must return (J, grad)"
+    )
+    assert report.conventions["unroll"] == "F"

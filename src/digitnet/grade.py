@@ -95,6 +95,7 @@ HINTS = {
     "nn_cost_function reads",
     "ten": "predict returns 0 for the last output unit, where your nn_cost_function reads label K "
     "(the course writes the digit 0 as 10)",
+    "only_J": "nn_cost_function returned only J; it must return (J, grad)",
     "zero_last": "predict puts label 0 on the last output unit, as the course's weights do, but "
     "your nn_cost_function reads label 0 as the first unit",
 }
@@ -774,16 +775,13 @@ def _net_parts(plan: Plan, answers, convention) -> list[PartResult]:
     return [
         judge("cost", _net_trials(plan, answers, "cost", convention, 0)),
         judge("regularized_cost", _net_trials(plan, answers, "regularized", convention, 0)),
-        judge("gradient", _net_trials(plan, answers, "cost", convention, 1), _ONLY_J),
+        judge("gradient", _net_trials(plan, answers, "cost", convention, 1), HINTS["only_J"]),
         judge(
             "regularized_gradient",
             _net_trials(plan, answers, "regularized", convention, 1),
-            _ONLY_J,
+            HINTS["only_J"],
         ),
     ]
-
-
-_ONLY_J = "nn_cost_function returned only J; it must return (J, grad)"
 
 
 def _choose_convention(plan: Plan, answers) -> tuple[tuple, list[str], list[PartResult]]:
