@@ -198,3 +198,12 @@ def test_a_cost_function_without_its_gradient_is_graded_on_the_cost(tmp_path):
         failed(report)["gradient"] == "nn_cost_function returned only J; it must return (J, grad)"
     )
     assert report.conventions["unroll"] == "F"
+
+
+def test_a_seed_repeats_the_cases_and_none_draws_new_ones():
+    first, again = graded("lam_over_m", seed=4), graded("lam_over_m", seed=4)
+    assert first.to_json() == again.to_json()
+    assert "--seed 4 repeats them" in first.table()
+    fresh = grade.grade(SOLUTIONS / "lam_over_m.py")
+    assert fresh.seed != 4
+    assert fresh.to_json()["parts"][1]["expected"] != first.to_json()["parts"][1]["expected"]

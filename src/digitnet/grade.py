@@ -24,6 +24,7 @@ import json
 import linecache
 import os
 import re
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -136,6 +137,7 @@ class Report:
     solution: Path
     conventions: dict
     parts: list[PartResult]
+    seed: int  # of the generated test cases: --seed repeats them
 
     @property
     def passed(self) -> bool:
@@ -183,6 +185,7 @@ class Report:
             lines.append(f"  every part: {shared}")
         score = self.score
         lines.append(f"score: {score['passed']} of {score['total']} parts passed")
+        lines.append(f"(test cases from seed {self.seed}; --seed {self.seed} repeats them)")
         return "\n".join(lines)
 
 
@@ -899,7 +902,7 @@ def grade(solution: str | os.PathLike, *, timeout: float = 60, seed: int | None 
     ----------
     solution : path of the learner's ``.py`` file.
     timeout : seconds the learner's process may spend importing the file, and on each part.
-    seed : seed of the generated test cases; ``None`` draws fresh ones.
+    seed : seed of the generated test cases; ``None`` draws a fresh one (``Report.seed``).
 
     Returns
     -------
@@ -911,13 +914,15 @@ def grade(solution: str | os.PathLike, *, timeout: float = 60, seed: int | None 
         raise FileNotFoundError(f"{solution}: no such file")
     if timeout <= 0:
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout}")
+    seed = secrets.randbelow(2**31) if seed is None else seed
     plan = make_plan(np.random.default_rng(seed))
     names, answers = run_learner(solution, plan.calls, timeout)
     parts = list(PART_FUNCTION)
     if isinstance(names, str):  # not importable: every part fails with that one line
         line = f"could not import {solution.name}: {names}"
         conventions = {"unroll": None, "labels": None, "y": None, "names": None}
-        return Report(solution, conventions, [PartResult(p, False, hint=line) for p in parts[:-1]])
+        failed = [PartResult(p, False, hint=line) for p in parts[:-1]]
+        return Report(solution, conventions, failed, seed)
 
     results = {"sigmoid_gradient": _sigmoid_part(plan, answers)}
     convention, shapes = None, []
@@ -949,7 +954,7 @@ def grade(solution: str | os.PathLike, *, timeout: float = 60, seed: int | None 
         "y": " or ".join(shapes) if shapes else None,
         "names": _naming(names),
     }
-    return Report(solution, conventions, [results[p] for p in parts])
+    return Report(solution, conventions, [results[p] for p in parts], seed)
 
 
 def _naming(names: dict[str, str | None]) -> str | None:
