@@ -209,3 +209,11 @@ def test_a_seed_repeats_the_cases_and_none_draws_new_ones():
     fresh = grade.grade(SOLUTIONS / "lam_over_m.py")
     assert fresh.seed != 4
     assert fresh.to_json()["parts"][1]["expected"] != first.to_json()["parts"][1]["expected"]
+
+
+def test_an_answer_that_is_not_numbers_is_named(tmp_path):
+    solution = tmp_path / "words.py"
+    solution.write_text("def sigmoid_gradient(z):\n    return 'a quarter'\n")
+    report = grade.grade(solution, seed=0)
+    hint = failed(report)["sigmoid_gradient"]
+    assert hint.startswith("sigmoid_gradient returned str, not numbers"), hint

@@ -529,14 +529,17 @@ def _import_solution(solution: Path):
 
 
 def _as_values(function: str, returned: object) -> list[np.ndarray]:
-    """The learner's return value as float arrays; ``nn_cost_function``'s (J, grad) as two."""
+    """The learner's return value as float arrays; ``nn_cost_function``'s (J, grad) as two.
+
+    Raises ``ValueError`` saying what came back when it is not numbers.
+    """
     parts = [returned]
     if function == "nn_cost_function" and isinstance(returned, (tuple, list)):
         parts = list(returned)
     try:
         return [np.asarray(part, dtype=np.float64) for part in parts]
     except (TypeError, ValueError) as err:
-        raise TypeError(f"returned {type(returned).__name__}, not numbers ({err})") from None
+        raise ValueError(f"returned {type(returned).__name__}, not numbers ({err})") from None
 
 
 def child_main(work: Path, solution: Path, timeout: float) -> None:
@@ -593,11 +596,16 @@ def _answer(module, found, function, args, answers: Path, i: int, solution: Path
             return _CostValue(cost, grad)
 
         args = [J, theta]
+    values, error = [], None
     try:
-        values = _as_values(function, learner(*args))
-        error = None
+        returned = learner(*args)
     except BaseException as err:
-        values, error = [], f"{found[function]} raised {_learner_line(err, solution)}"
+        error = f"{found[function]} raised {_learner_line(err, solution)}"
+    else:
+        try:
+            values = _as_values(function, returned)
+        except ValueError as err:
+            error = f"{found[function]} {err}"
     np.savez(answers / f"{i}.npz", **{str(k): v for k, v in enumerate(values)})
     # Renamed into place: a crash in the next call never leaves a half-written answer behind.
     status = answers / f"{i}.json.tmp"
