@@ -21,3 +21,18 @@ def test_api_reference_builds_in_strict_mode(tmp_path):
     page = (tmp_path / "api" / "network" / "index.html").read_text()
     assert "cost_and_gradient" in page and "The regularized cost" in page
     assert (tmp_path / "api" / "grade" / "index.html").exists()
+
+
+def test_every_library_module_has_a_reference_page():
+    """A new module needs docs/api/<module>.md and a line in mkdocs.yml's nav."""
+    nav = (ROOT / "mkdocs.yml").read_text()
+    modules = sorted(
+        path.stem
+        for path in (ROOT / "src" / "digitnet").glob("*.py")
+        if not path.stem.startswith("_") and path.stem != "cli"  # cli: the command, not an API
+    )
+    for module in modules:
+        page = ROOT / "docs" / "api" / f"{module}.md"
+        assert page.exists(), f"missing {page.relative_to(ROOT)}"
+        assert f"::: digitnet.{module}" in page.read_text()
+        assert f"api/{module}.md" in nav, f"mkdocs.yml nav lacks api/{module}.md"
