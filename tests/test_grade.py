@@ -163,9 +163,17 @@ def test_cli_json_has_the_documented_schema_and_exit_codes():
     assert "column-major (F, the course's Octave)" in result.stdout
 
 
-def test_cli_refuses_a_missing_file_and_a_bad_timeout(tmp_path):
+def test_cli_refuses_a_missing_file_a_bad_timeout_and_octave_code(tmp_path):
     assert run("grade", tmp_path / "nope.py").returncode == 2
     assert run("grade", SOLUTIONS / "course_style.py", "--timeout", 0).returncode == 2
+    octave = tmp_path / "nnCostFunction.m"
+    octave.write_text("function [J grad] = nnCostFunction(nn_params)\nend\n")
+    result = run("grade", octave)
+    assert result.returncode == 1
+    assert (
+        result.stderr
+        == f"digitnet: error: {octave}: not a Python file (.py); digitnet grade reads Python code\n"
+    )
 
 
 def test_digitnet_ex4_itself_passes_in_the_course_conventions(tmp_path):

@@ -920,6 +920,8 @@ def grade(solution: str | os.PathLike, *, timeout: float = 60, seed: int | None 
     solution = Path(solution)
     if not solution.is_file():
         raise FileNotFoundError(f"{solution}: no such file")
+    if solution.suffix != ".py":
+        raise ValueError(f"{solution}: not a Python file (.py); digitnet grade reads Python code")
     if timeout <= 0:
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout}")
     seed = secrets.randbelow(2**31) if seed is None else seed
