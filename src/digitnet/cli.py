@@ -968,5 +968,48 @@ def serve(model_path, host, port, test_data):
     app.serve(model, host, port, note=note, test_digits=digits)
 
 
+# --- the course companion: grade, notebook ------------------------------------------------------
+
+NOTEBOOK = "ex4_neural_networks.ipynb"
+
+
+@main.command("grade")
+@click.argument("solution", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=60,
+    show_default=True,
+    help="Seconds SOLUTION may take to import, and for each part.",
+)
+@click.option("--seed", type=int, help="Seed of the generated test cases [fresh each run].")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def grade_command(solution, timeout, seed, as_json):
+    """Grade your own solution of the exercise (SOLUTION.py), offline, with hints.
+
+    Exits 0 when every part passes, 1 otherwise.
+    """
+    from digitnet import grade
+
+    report = grade.grade(solution, timeout=timeout, seed=seed)
+    click.echo(json.dumps(report.to_json()) if as_json else report.table())
+    sys.exit(0 if report.passed else 1)
+
+
+@main.command("notebook")
+@click.option("--force", is_flag=True, help=f"Overwrite {NOTEBOOK} if it exists.")
+def notebook_command(force):
+    """Copy the exercise notebook into the current folder, to open in Jupyter."""
+    from importlib.resources import files
+
+    from digitnet.files import write_atomically
+
+    out = Path(NOTEBOOK)
+    _check_out(out, force)
+    text = files("digitnet.notebooks").joinpath(NOTEBOOK).read_bytes()
+    write_atomically(out, lambda file: file.write(text), overwrite=force)
+    click.echo(f"wrote {out}; open it with: jupyter lab {out}")
+
+
 if __name__ == "__main__":
     main()

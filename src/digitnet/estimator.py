@@ -25,11 +25,11 @@ from digitnet.settings import DEFAULTS
 class DigitNetClassifier(ClassifierMixin, BaseEstimator):
     """A sigmoid network trained on the course's regularized cross-entropy cost.
 
-    Parameters
-    ----------
     The training parameters are ``digitnet.train.train``'s, with the same defaults and checks
     (``digitnet.settings``): ``random_state=0`` gives the weights ``train.train`` gives.
 
+    Parameters
+    ----------
     hidden_layer_sizes : sizes of the hidden layers, ``(25,)`` as in the course (an int: one).
     lam : regularization strength lambda (the penalty is ``lam / (2 m)`` times the squared weights).
     solver : ``"lbfgs"``, ``"cg"`` (full batch) or ``"adam"``, ``"sgd"`` (mini-batch).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -72,7 +73,51 @@ class Model:
 
     @property
     def dtype(self) -> np.dtype:
+        """The weights' dtype, float64 or float32: the dtype every prediction is computed in."""
         return self.thetas[0].dtype
+
+    def __repr__(self) -> str:
+        return "Model(" + ", ".join(value for _, value in self._summary()) + ")"
+
+    def _repr_html_(self) -> str:
+        """A small model card, which Jupyter shows in place of ``repr``."""
+        rows = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(name)}</th>"
+            f"<td style='text-align:left'>{html.escape(value)}</td></tr>"
+            for name, value in self._summary()
+        )
+        return f"<table><caption>digitnet Model</caption>{rows}</table>"
+
+    def _summary(self) -> list[tuple[str, str]]:
+        """(name, value) facts shared by the one-line ``repr`` and the HTML card."""
+        classes = list(self.labels.classes)
+        shown = ", ".join(map(str, classes[:12])) + (", ..." if len(classes) > 12 else "")
+        height, width = self.image_shape
+        rows = [
+            ("architecture", "-".join(map(str, self.layer_sizes)) + " sigmoid"),
+            ("classes", f"{len(classes)} classes [{shown}]"),
+            ("input", f"{height}x{width} images, {self.pixel_order}-order rows"),
+            ("weights", self.dtype.name),
+        ]
+        info = self.info
+        if info.get("solver"):
+            lam = info.get("lam")
+            rows.append(
+                (
+                    "training",
+                    f"{info['solver']}, lam {lam:g}" if lam is not None else info["solver"],
+                )
+            )
+        if info.get("n_iter") is not None:
+            rows.append(
+                ("iterations", f"{info['n_iter']} iterations ({info.get('stop_reason', '?')})")
+            )
+        cost = self.history.get("cost")
+        if cost is not None and len(cost):
+            rows.append(("final cost", f"cost {float(cost[-1]):.4g}"))
+        if info.get("test_accuracy") is not None:
+            rows.append(("test accuracy", f"test accuracy {info['test_accuracy']:.2%}"))
+        return rows
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Class probabilities ``(m, K)`` for ``X: (m, n)``; column ``k`` is ``labels.classes[k]``.
