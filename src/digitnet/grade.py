@@ -29,11 +29,14 @@ import subprocess
 import sys
 import tempfile
 import traceback
-from collections.abc import Callable, Sequence
+import types
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from digitnet import network
 
@@ -67,11 +70,12 @@ PART_FUNCTION = {
 ORDER_WORDS = {"F": "column-major (F, the course's Octave)", "C": "row-major (C, the Python port)"}
 LABEL_WORDS = {1: "1..K", 0: "0..K-1"}
 Y_SHAPES = ("(m, 1)", "(m,)")
-# (unroll order, label offset, y shape), the course's first: ties go to the earlier one.
-CONVENTIONS = [
-    (order, offset, shape)
-    for order, offset in (("F", 1), ("C", 0), ("F", 0), ("C", 1))
-    for shape in Y_SHAPES
+Order = Literal["C", "F"]  # how nn_params are unrolled, as network.pack takes it
+Convention = tuple[Order, int, str]  # (unroll order, label offset, y shape)
+# The course's conventions first: ties go to the earlier one.
+ORDERS_AND_OFFSETS: tuple[tuple[Order, int], ...] = (("F", 1), ("C", 0), ("F", 0), ("C", 1))
+CONVENTIONS: list[Convention] = [
+    (order, offset, shape) for order, offset in ORDERS_AND_OFFSETS for shape in Y_SHAPES
 ]
 RTOL, ATOL = 1e-6, 1e-9  # a correct float64 answer differs from digitnet's by ~1e-15
 NUMERIC_ATOL = 1e-6  # central differences (e = 1e-4) err by ~1e-9 here, one-sided ones by ~1e-4
@@ -119,13 +123,12 @@ class PartResult:
 
     def to_json(self) -> dict:
         error = self.max_error
-        finite = error is not None and np.isfinite(error)
         return {
             "name": self.name,
             "passed": self.passed,
             "expected": self.expected,
             "got": self.got,
-            "max_error": float(error) if finite else None,
+            "max_error": float(error) if error is not None and np.isfinite(error) else None,
             "hint": self.hint,
         }
 
@@ -135,7 +138,7 @@ class Report:
     """What ``grade`` found: the learner's conventions and every part's result."""
 
     solution: Path
-    conventions: dict
+    conventions: dict[str, str | None]
     parts: list[PartResult]
     seed: int  # of the generated test cases: --seed repeats them
 
@@ -165,9 +168,9 @@ class Report:
             f"y as {c['y']}" if c["y"] else None,
             f"{c['names']} names" if c["names"] else None,
         ]
-        found = ", ".join(f for f in found if f) or "conventions unknown"
+        summary = ", ".join(f for f in found if f) or "conventions unknown"
         lines = [
-            f"{self.solution.name}: {found}",
+            f"{self.solution.name}: {summary}",
             f"  {'part':<24} {'result':<8} {'max error':>10}",
         ]
         hints = {part.hint for part in self.parts}
@@ -225,7 +228,9 @@ class NetCase:
         return np.eye(self.sizes[-1])[self.units]
 
 
-def _random_case(rng: np.random.Generator, sizes, m: int, lam: float) -> NetCase:
+def _random_case(
+    rng: np.random.Generator, sizes: tuple[int, int, int], m: int, lam: float
+) -> NetCase:
     n, h, K = sizes
     thetas = (rng.uniform(-1, 1, (h, 1 + n)), rng.uniform(-1, 1, (K, 1 + h)))
     units = rng.permutation(np.arange(m) % K)  # every label, the extremes included
@@ -295,7 +300,8 @@ class Plan:
 
     calls: list[Call] = field(default_factory=list)
     nets: dict[str, list[NetCase]] = field(default_factory=dict)
-    net_calls: dict[tuple, int] = field(default_factory=dict)  # (group, case, convention) -> call
+    # (group, case, convention) -> call
+    net_calls: dict[tuple[str, int, Convention], int] = field(default_factory=dict)
     sigmoid_inputs: list[np.ndarray] = field(default_factory=list)
     init_sizes: list[tuple[int, int]] = field(default_factory=list)
     predict_cases: list[NetCase] = field(default_factory=list)
@@ -401,7 +407,7 @@ def _write_calls(work: Path, calls: Sequence[Call]) -> None:
             else:
                 args.append({"value": arg})
         manifest.append({"group": call.group, "function": call.function, "args": args})
-    np.savez(work / "calls.npz", **arrays)
+    np.savez(work / "calls.npz", allow_pickle=False, **arrays)
     (work / "calls.json").write_text(json.dumps(manifest))
     (work / "answers").mkdir()
 
@@ -457,7 +463,7 @@ def _line_of(path: Path, lineno: int) -> str:
     return f" at {path.name} line {lineno}" + (f": `{code}`" if code else "")
 
 
-def _read_names(work: Path) -> dict | str | None:
+def _read_names(work: Path) -> dict[str, str | None] | str | None:
     path = work / "names.json"
     if not path.exists():
         return None
@@ -491,15 +497,17 @@ class _CostValue(float):
     """``J(theta)``'s value for a learner's numerical gradient: a float that also unpacks as
     ``(J, grad)``, because learners' checks use either ``J(theta)`` or ``J(theta)[0]``."""
 
-    def __new__(cls, cost: float, grad: np.ndarray):
+    grad: np.ndarray
+
+    def __new__(cls, cost: float, grad: np.ndarray) -> _CostValue:
         value = super().__new__(cls, cost)
         value.grad = grad
         return value
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[float | np.ndarray]:
         return iter((float(self), self.grad))
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: int) -> float | np.ndarray:
         return (float(self), self.grad)[index]
 
     def __len__(self) -> int:
@@ -517,11 +525,15 @@ def _learner_line(err: BaseException, solution: Path) -> str:
         for f in traceback.extract_tb(err.__traceback__)
         if _is_learners(Path(f.filename), solution)
     ]
-    return text + (_line_of(Path(frames[-1].filename), frames[-1].lineno) if frames else "")
+    if not frames or frames[-1].lineno is None:
+        return text
+    return text + _line_of(Path(frames[-1].filename), frames[-1].lineno)
 
 
-def _import_solution(solution: Path):
+def _import_solution(solution: Path) -> types.ModuleType:
     spec = importlib.util.spec_from_file_location(f"learner_{solution.stem}", solution)
+    if spec is None or spec.loader is None:  # grade() takes only .py files, which always load
+        raise ImportError(f"{solution.name} cannot be loaded as a Python module")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
@@ -574,20 +586,29 @@ def child_main(work: Path, solution: Path, timeout: float) -> None:
         group = None
         for i, call in enumerate(manifest):
             skipped = (answers / f"skip-{call['group']}").exists()
-            if skipped or (answers / f"{i}.json").exists() or found[call["function"]] is None:
+            name = found[call["function"]]
+            if skipped or (answers / f"{i}.json").exists() or name is None:
                 continue
             if call["group"] != group:
                 group = call["group"]
                 start(group)
             # Fresh arrays for every call: a learner's function may change its arguments.
             args = [arrays[a["array"]] if "array" in a else a["value"] for a in call["args"]]
-            _answer(module, found, call["function"], args, answers, i, solution)
+            _answer(getattr(module, name), name, call["function"], args, answers, i, solution)
     faulthandler.cancel_dump_traceback_later()
     (work / "done").touch()
 
 
-def _answer(module, found, function, args, answers: Path, i: int, solution: Path) -> None:
-    learner = getattr(module, found[function])
+def _answer(
+    learner: Callable[..., object],
+    name: str,
+    function: str,
+    args: list[object],
+    answers: Path,
+    i: int,
+    solution: Path,
+) -> None:
+    """Call the learner's function ``name`` (one of ``function``'s spellings), save answer ``i``."""
     if function == "compute_numerical_gradient":
         theta, X, Y, lam, sizes = args
 
@@ -596,17 +617,18 @@ def _answer(module, found, function, args, answers: Path, i: int, solution: Path
             return _CostValue(cost, grad)
 
         args = [J, theta]
-    values, error = [], None
+    values: list[np.ndarray] = []
+    error: str | None = None
     try:
         returned = learner(*args)
     except BaseException as err:
-        error = f"{found[function]} raised {_learner_line(err, solution)}"
+        error = f"{name} raised {_learner_line(err, solution)}"
     else:
         try:
             values = _as_values(function, returned)
         except ValueError as err:
-            error = f"{found[function]} {err}"
-    np.savez(answers / f"{i}.npz", **{str(k): v for k, v in enumerate(values)})
+            error = f"{name} {err}"
+    np.savez(answers / f"{i}.npz", allow_pickle=False, **{str(k): v for k, v in enumerate(values)})
     # Renamed into place: a crash in the next call never leaves a half-written answer behind.
     status = answers / f"{i}.json.tmp"
     status.write_text(json.dumps({"error": error, "n": len(values)}))
@@ -652,8 +674,10 @@ def _json(value: np.ndarray | None) -> object:
     """Numbers and nested lists for JSON; NaN and infinity (not JSON) become None."""
     if value is None:
         return None
-    value = np.asarray(value, dtype=np.float64)
-    return np.where(np.isfinite(value), value, None).tolist()
+    numbers = np.asarray(value, dtype=np.float64)
+    values = numbers.astype(object)  # Python floats, and room for None
+    values[~np.isfinite(numbers)] = None
+    return values.tolist()
 
 
 def judge(name: str, trials: Sequence[Trial], missing_hint: str | None = None) -> PartResult:
@@ -691,7 +715,8 @@ def _describe(trials: Sequence[Trial], worst: Trial) -> str:
         return f"returned shape {got.shape}; expected shape {worst.expected.shape}"
     if not np.all(np.isfinite(got)):
         return "returned NaN or infinity"
-    if len(trials) > 1 and all(np.array_equal(t.got(), got) for t in trials):
+    answers = [t.got() for t in trials]
+    if len(trials) > 1 and all(a is not None and np.array_equal(a, got) for a in answers):
         return (
             "returned the same value for every test case; the cases are generated afresh on "
             "every run, so no fixed (published) number can pass"
@@ -719,7 +744,9 @@ def _penalty_gradient(case: NetCase, with_bias: bool) -> list[np.ndarray]:
     return grads
 
 
-def _backprop_with(case: NetCase, derivative: Callable) -> list[np.ndarray]:
+def _backprop_with(
+    case: NetCase, derivative: Callable[[np.ndarray, np.ndarray], np.ndarray]
+) -> list[np.ndarray]:
     """The unregularized gradient when backpropagation multiplies by ``derivative(z2, a2)``.
 
     Only for naming mistakes: the right gradient always comes from ``network.cost_and_gradient``.
@@ -734,10 +761,12 @@ def _backprop_with(case: NetCase, derivative: Callable) -> list[np.ndarray]:
     return [delta2.T @ A1 / m, delta3.T @ A2 / m]
 
 
-def _net_trials(plan: Plan, answers, group: str, convention, pick: int) -> list[Trial]:
+def _net_trials(
+    plan: Plan, answers: Sequence[Answer], group: str, convention: Convention, pick: int
+) -> list[Trial]:
     """The trials of the cost (pick 0) or gradient (pick 1) parts under one convention."""
     order, _, _ = convention
-    other = "C" if order == "F" else "F"
+    other: Order = "C" if order == "F" else "F"
     trials = []
     for k, case in enumerate(plan.nets[group]):
         answer = answers[plan.net_calls[group, k, convention]]
@@ -750,13 +779,15 @@ def _net_trials(plan: Plan, answers, group: str, convention, pick: int) -> list[
         m = len(case.X)
         if pick == 0:
             P, bias = _penalty(case, False), _penalty(case, True) - _penalty(case, False)
-            mistakes = [
-                (HINTS["bias"], J + bias),
-                (HINTS["lam_over_m"], J0 + 2 * P),
-                (HINTS["missing_m"], m * J0 + P),
-                (HINTS["missing_m"], m * J),
-            ]
-            trials.append(Trial(np.asarray(J), answer, 0, _arrays(mistakes)))
+            mistakes = _arrays(
+                [
+                    (HINTS["bias"], J + bias),
+                    (HINTS["lam_over_m"], J0 + 2 * P),
+                    (HINTS["missing_m"], m * J0 + P),
+                    (HINTS["missing_m"], m * J),
+                ]
+            )
+            trials.append(Trial(np.asarray(J), answer, 0, mistakes))
             continue
         penalty = _penalty_gradient(case, False)
         bias_penalty = _penalty_gradient(case, True)
@@ -778,11 +809,11 @@ def _net_trials(plan: Plan, answers, group: str, convention, pick: int) -> list[
     return trials
 
 
-def _arrays(mistakes: list[tuple[str, object]]) -> list[tuple[str, np.ndarray]]:
+def _arrays(mistakes: Sequence[tuple[str, npt.ArrayLike]]) -> list[tuple[str, np.ndarray]]:
     return [(hint, np.asarray(value)) for hint, value in mistakes]
 
 
-def _net_parts(plan: Plan, answers, convention) -> list[PartResult]:
+def _net_parts(plan: Plan, answers: Sequence[Answer], convention: Convention) -> list[PartResult]:
     return [
         judge("cost", _net_trials(plan, answers, "cost", convention, 0)),
         judge("regularized_cost", _net_trials(plan, answers, "regularized", convention, 0)),
@@ -795,7 +826,9 @@ def _net_parts(plan: Plan, answers, convention) -> list[PartResult]:
     ]
 
 
-def _choose_convention(plan: Plan, answers) -> tuple[tuple, list[str], list[PartResult]]:
+def _choose_convention(
+    plan: Plan, answers: Sequence[Answer]
+) -> tuple[Convention | None, list[str], list[PartResult]]:
     """The convention under which most cost parts pass, the y shapes that do as well, its parts."""
     scored = []
     for convention in CONVENTIONS:
@@ -810,7 +843,7 @@ def _choose_convention(plan: Plan, answers) -> tuple[tuple, list[str], list[Part
     return best, shapes, parts
 
 
-def _sigmoid_part(plan: Plan, answers) -> PartResult:
+def _sigmoid_part(plan: Plan, answers: Sequence[Answer]) -> PartResult:
     trials = [
         Trial(
             network.sigmoid_gradient(z), answers[i], 0, [(HINTS["sigmoid_z_formula"], z * (1 - z))]
@@ -820,7 +853,7 @@ def _sigmoid_part(plan: Plan, answers) -> PartResult:
     return judge("sigmoid_gradient", trials)
 
 
-def _predict_trials(plan: Plan, answers, offset: int) -> list[Trial]:
+def _predict_trials(plan: Plan, answers: Sequence[Answer], offset: int) -> list[Trial]:
     trials = []
     for case, i in zip(plan.predict_cases, plan.indices("predict")):
         units = network.predict(case.thetas, case.X)
@@ -843,7 +876,7 @@ def _label_range(first: int) -> str:
     return f"{first}..{last}"
 
 
-def _init_part(plan: Plan, answers) -> PartResult:
+def _init_part(plan: Plan, answers: Sequence[Answer]) -> PartResult:
     """Shape ``(L_out, 1 + L_in)``, values in [-0.12, 0.12] of both signs, every row different."""
     expected = "(L_out, 1 + L_in), uniform in [-0.12, 0.12], rows all different"
     for (L_in, L_out), i in zip(plan.init_sizes, plan.indices("rand_initialize_weights")):
@@ -879,7 +912,7 @@ def _init_part(plan: Plan, answers) -> PartResult:
     return PartResult("rand_initialize_weights", True, expected, got, 0.0)
 
 
-def _numeric_part(plan: Plan, answers) -> PartResult:
+def _numeric_part(plan: Plan, answers: Sequence[Answer]) -> PartResult:
     trials = []
     for case, i in zip(plan.numeric_cases, plan.indices("numerical_gradient")):
         theta = network.pack(case.thetas)
@@ -893,7 +926,7 @@ def _numeric_part(plan: Plan, answers) -> PartResult:
     return judge("numerical_gradient", trials)
 
 
-def _one_sided(J: Callable, theta: np.ndarray, epsilon: float) -> np.ndarray:
+def _one_sided(J: Callable[[np.ndarray], float], theta: np.ndarray, epsilon: float) -> np.ndarray:
     """Forward (``epsilon > 0``) or backward differences: only to recognise the mistake."""
     base = J(theta)
     steps = np.eye(theta.size) * epsilon
@@ -930,12 +963,18 @@ def grade(solution: str | os.PathLike, *, timeout: float = 60, seed: int | None 
     parts = list(PART_FUNCTION)
     if isinstance(names, str):  # not importable: every part fails with that one line
         line = f"could not import {solution.name}: {names}"
-        conventions = {"unroll": None, "labels": None, "y": None, "names": None}
+        conventions: dict[str, str | None] = {
+            "unroll": None,
+            "labels": None,
+            "y": None,
+            "names": None,
+        }
         failed = [PartResult(p, False, hint=line) for p in parts[:-1]]
         return Report(solution, conventions, failed, seed)
 
     results = {"sigmoid_gradient": _sigmoid_part(plan, answers)}
-    convention, shapes = None, []
+    convention: Convention | None = None
+    shapes: list[str] = []
     if names["nn_cost_function"] is not None:
         convention, shapes, net_parts = _choose_convention(plan, answers)
         results |= {part.name: part for part in net_parts}
