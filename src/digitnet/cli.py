@@ -173,7 +173,9 @@ def _accuracy_line(model, X, y) -> tuple[float, str]:
 @click.option(
     "--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True
 )
-@click.option("--threads", type=int, help="BLAS threads (default: what is fastest here).")
+@click.option(
+    "--threads", type=int, help="Threads evaluating rows, one BLAS thread each [all cores]."
+)
 @click.option(
     "--out", type=click.Path(dir_okay=False, path_type=Path), help="Save the model here (.npz)."
 )
@@ -224,8 +226,6 @@ def train(
     With no options: the course's architecture (one hidden layer of 25) on scikit-learn's bundled
     digits, with a stratified 20% test split.
     """
-    from sklearn.model_selection import train_test_split
-
     from digitnet import model_io
     from digitnet import train as training
 
@@ -246,9 +246,7 @@ def train(
     if test is not None:
         X_test, y_test = test.X, test.y
     elif test_size > 0:
-        X, X_test, y, y_test = train_test_split(
-            X, y, test_size=test_size, stratify=y, random_state=seed
-        )
+        X, X_test, y, y_test = _stratified(X, y, test_size, seed)
     initial = model_io.load(resume) if resume else None
     sizes = list(hidden) or ([25] if initial is None else initial.layer_sizes[1:-1])
     click.echo(
@@ -326,15 +324,11 @@ def train(
 
 def _train_on_cluster(X, y, validation, seed, scheduler, workers, settings, progress):
     """The Dask path of ``train``: same settings, every evaluation on the cluster's workers."""
-    from sklearn.model_selection import train_test_split
-
     from digitnet import distributed
 
     validation_data = None
     if validation > 0:
-        X, X_val, y, y_val = train_test_split(
-            X, y, test_size=validation, stratify=y, random_state=seed
-        )
+        X, X_val, y, y_val = _stratified(X, y, validation, seed)
         validation_data = (X_val, y_val)
     where = f"the cluster at {scheduler}" if scheduler else f"a local cluster of {workers} workers"
     click.echo(f"evaluating on {where}", err=True)
@@ -342,6 +336,17 @@ def _train_on_cluster(X, y, validation, seed, scheduler, workers, settings, prog
         return distributed.train_dask(
             X, y, client, validation_data=validation_data, progress=progress, **settings
         )
+
+
+def _stratified(X, y, fraction, seed):
+    """(X, X_held_out, y, y_held_out): a stratified split in NumPy (no scikit-learn start-up)."""
+    from digitnet.data import stratified_split
+
+    try:
+        keep, held_out = stratified_split(y, fraction, seed)
+    except ValueError as err:
+        raise click.UsageError(str(err)) from err
+    return X[keep], X[held_out], y[keep], y[held_out]
 
 
 def _test_split(source: str, dtype: str):
@@ -698,16 +703,12 @@ def _write_report(model, X, y, name, out, force, title) -> None:
 @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
 def explore_command(data, lams, max_iters, hidden, validation, workers, seed, out, force):
     """Train over a grid of lambda and max-iter and plot training vs validation accuracy."""
-    from sklearn.model_selection import train_test_split
-
     from digitnet import plots
     from digitnet.explore import explore
 
     _check_out(out, force)
     dataset = _load_data(data)
-    X, X_val, y, y_val = train_test_split(
-        dataset.X, dataset.y, test_size=validation, stratify=dataset.y, random_state=seed
-    )
+    X, X_val, y, y_val = _stratified(dataset.X, dataset.y, validation, seed)
     records = explore(
         X,
         y,
