@@ -178,17 +178,26 @@ def forward(thetas: Sequence[np.ndarray], X: np.ndarray) -> list[np.ndarray]:
     Returns ``[a_1, ..., a_L]`` with ``a_1 = X`` and ``a_l: (m, s_l)`` (no bias column); ``a_L`` holds
     the output probabilities.
     """
+    activations = _hidden_activations(thetas[:-1], X)
+    Theta = np.asarray(thetas[-1], activations[-1].dtype)
+    activations.append(sigmoid(_affine(Theta, activations[-1].T)).T)
+    return activations
+
+
+def _hidden_activations(thetas: Sequence[np.ndarray], X: np.ndarray) -> list[np.ndarray]:
+    """``[a_1 = X, a_2, ...]`` through the hidden layers ``thetas``, each computed in place."""
     X = as_float(X)
     activations = [X]
     for theta in thetas:
         A = _affine(np.asarray(theta, X.dtype), activations[-1].T)
-        activations.append(sigmoid(A).T)
+        _sigmoid_in_place(A)
+        activations.append(A.T)
     return activations
 
 
 def output_logits(thetas: Sequence[np.ndarray], X: np.ndarray) -> np.ndarray:
     """The output layer's ``z: (m, K)`` for examples ``X: (m, n)``, before the sigmoid."""
-    hidden = forward(thetas[:-1], X)[-1]
+    hidden = _hidden_activations(thetas[:-1], X)[-1]
     Theta = np.asarray(thetas[-1], hidden.dtype)
     return hidden @ Theta[:, 1:].T + Theta[:, 0]
 
