@@ -102,24 +102,32 @@ def test_engine_equals_one_piece_on_random_networks(seed, hidden, m, chunk_size,
 
 
 @pytest.mark.parametrize("m", [1, 99, 200, 350, 1000, 5000, 60_000, 200_000])
-def test_pieces_are_fixed_by_the_rows_alone(m):
-    bounds = engine.piece_bounds(m)
-    sizes = np.diff(bounds)
-    assert bounds[0] == 0 and bounds[-1] == m and np.all(sizes > 0)
-    assert sizes.max() - sizes[:-1].min() <= 1 if len(sizes) > 1 else True
-    assert sizes.max() <= engine.MAX_PIECE_ROWS
-    if len(sizes) > 1:
-        assert sizes.min() >= engine.MIN_PIECE_ROWS * 0.9  # equal pieces, the last a row shorter
-    assert engine.piece_bounds(200) == [0, 100, 200]  # a mini-batch of 200: two pieces
+@pytest.mark.parametrize("sizes", [COURSE, [784, 100, 10]])
+def test_pieces_are_equal_and_fixed_by_the_data_alone(m, sizes):
+    weights = network.n_params(sizes)
+    bounds = engine.piece_bounds(m, weights)
+    rows = np.diff(bounds)
+    assert bounds[0] == 0 and bounds[-1] == m and np.all(rows > 0)
+    assert rows.max() - rows.min() <= 1 or rows[:-1].min() == rows.max()  # the last may be short
+    assert rows.max() <= engine.MAX_PIECE_ROWS
+    if len(rows) > 1:
+        assert rows[:-1].min() * weights >= engine.MIN_PIECE_WORK
+
+
+def test_the_pieces_of_the_common_jobs():
+    course, fashion = network.n_params(COURSE), network.n_params([784, 100, 10])
+    assert len(engine.piece_bounds(5000, course)) - 1 == 6
+    assert engine.piece_bounds(200, fashion) == [0, 100, 200]  # a mini-batch: two pieces
+    assert len(engine.piece_bounds(60_000, fashion)) - 1 == 12
 
 
 def test_chunk_size_gives_pieces_of_exactly_that_many_rows():
-    assert engine.piece_bounds(10, 4) == [0, 4, 8, 10]
-    assert engine.piece_bounds(8, 4) == [0, 4, 8]
-    assert engine.piece_bounds(3, 7) == [0, 3]
+    assert engine.piece_bounds(10, 50, 4) == [0, 4, 8, 10]
+    assert engine.piece_bounds(8, 50, 4) == [0, 4, 8]
+    assert engine.piece_bounds(3, 50, 7) == [0, 3]
     for bad in (0, -1, 2.5, True):
         with pytest.raises(ValueError, match="chunk_size"):
-            engine.piece_bounds(10, bad)
+            engine.piece_bounds(10, 50, bad)
 
 
 def test_threads_are_checked_and_default_to_the_available_cores():

@@ -448,16 +448,14 @@ def test_training_runs_every_blas_pool_on_one_thread(small):
     assert train(X, y, max_iter=1, threads=3).info["threads"] == 3
 
 
+@pytest.mark.parametrize("chunk_size", [None, 150])
 @pytest.mark.parametrize("solver", SOLVERS)
-def test_same_seed_same_weights_bit_for_bit_whatever_the_threads(mnist20, solver):
+def test_same_seed_same_weights_bit_for_bit_whatever_the_threads(mnist20, solver, chunk_size):
     """The rows' split, which decides the order of the sums, is fixed by the data: 1, 2 and 3
-    threads give the same bits (a wrong order of the sums would differ in the last digits)."""
-    X, y = mnist20
-    X = X[::2]  # 2500 rows: 12 pieces in full batch, 2 per mini-batch of 200
-    runs = [
-        train(X, y[::2], solver=solver, max_iter=4, threads=threads, random_state=5)
-        for threads in (1, 2, 3)
-    ]
+    threads give the same bits (another order of the sums would differ in the last digits)."""
+    X, y = mnist20[0][::2], mnist20[1][::2]  # 2500 rows: 3 pieces, or 17 of 150 rows
+    settings = {"solver": solver, "max_iter": 4, "chunk_size": chunk_size, "random_state": 5}
+    runs = [train(X, y, threads=threads, **settings) for threads in (1, 2, 3)]
     for model in runs[1:]:
         for theta, expected in zip(model.thetas, runs[0].thetas):
             np.testing.assert_array_equal(theta, expected)

@@ -18,8 +18,8 @@ solvers), the estimator, ``explore``, the gradient checker, and the Dask path
     ``objective(theta, rows=None) -> (J, grad)`` over a placement: the average and the penalty
     (``network.regularize``), for the full batch or a mini-batch. What ``train.minimize`` calls.
 
-**Pieces are fixed by the data, never by the machine.** ``piece_bounds(m, chunk_size)`` cuts the
-rows; the pieces' sums are added in piece order, one after the other, whichever thread finished
+**Pieces are fixed by the data, never by the machine.** ``piece_bounds(m, weights, chunk_size)``
+cuts the rows; the pieces' sums are added in piece order, one after the other, whichever thread finished
 first. Each piece is computed by the same single-threaded code on 64-byte-aligned buffers, so an
 evaluation gives the same bits with 1 thread or 16, run after run, and training with a seed gives
 the same weights whatever ``threads`` is. Every placement equals the one-piece
@@ -37,7 +37,8 @@ the same weights whatever ``threads`` is. Every placement equals the one-piece
   (``blas_threads``): it only runs L-BFGS-B's and CG's small vector updates, and its idle threads
   spin between calls and take the cores from the evaluation (100 L-BFGS iterations 3.5 s instead of
   0.7 s on a 2-core machine).
-- A mini-batch of 200 rows is two pieces; large batches split like the full batch.
+- A piece must be worth a thread (``MIN_PIECE_WORK``): a Fashion-MNIST mini-batch of 200 rows is
+  two pieces, the course network's 5000 rows six; large batches split like the full batch.
 """
 
 from __future__ import annotations
@@ -54,10 +55,12 @@ from threadpoolctl import ThreadpoolController
 from digitnet import network
 
 # Without a chunk_size, m rows make the largest of these numbers of pieces that leaves every piece
-# at least MIN_PIECE_ROWS rows: 1, 2, 3, 4, 6 and 12 threads share 12 pieces evenly. Smaller pieces
-# cost more Python per row than their threads save.
+# at least MIN_PIECE_WORK rows x weights: 1, 2, 3, 4, 6 and 12 threads share 12 pieces evenly. A
+# piece costs about 0.1 ms besides its arithmetic (some 25 NumPy calls and a thread's hand-over),
+# which a smaller piece does not earn back: the course network's 5000 rows make 6 pieces, a
+# Fashion-MNIST mini-batch of 200 rows 2, its 60,000 rows 12.
 PIECE_COUNTS = (1, 2, 3, 4, 6, 12)
-MIN_PIECE_ROWS = 100
+MIN_PIECE_WORK = 7e6
 # Beyond this many rows a piece's working memory grows without making anything faster.
 MAX_PIECE_ROWS = 8192
 # Pieces computed at once (and gradient buffers held): one block, whatever the number of pieces.
@@ -81,16 +84,17 @@ def check_threads(threads) -> int:
     return int(threads)
 
 
-def piece_bounds(m: int, chunk_size: int | None = None) -> list[int]:
-    """Boundaries ``[0, b_1, ..., m]`` of the pieces ``m`` rows are cut into.
+def piece_bounds(m: int, n_weights: int, chunk_size: int | None = None) -> list[int]:
+    """Boundaries ``[0, b_1, ..., m]`` of the pieces that ``m`` rows are cut into, for a network
+    of ``n_weights`` weights.
 
     With ``chunk_size``, pieces of exactly that many rows (the last one shorter), so that memory
     follows the chunk. Without, the largest count in ``PIECE_COUNTS`` whose pieces keep at least
-    ``MIN_PIECE_ROWS`` rows, of equal size, each at most ``MAX_PIECE_ROWS``. A function of ``m``
-    and ``chunk_size`` alone: the order of the sums never depends on the machine.
+    ``MIN_PIECE_WORK`` rows x weights, of equal size, each at most ``MAX_PIECE_ROWS`` rows. A
+    function of the data and the network alone: the order of the sums never depends on the machine.
     """
     if chunk_size is None:
-        count = max(c for c in PIECE_COUNTS if c == 1 or m // c >= MIN_PIECE_ROWS)
+        count = max(c for c in PIECE_COUNTS if c == 1 or m // c * n_weights >= MIN_PIECE_WORK)
         count = max(count, -(-m // MAX_PIECE_ROWS))
         rows = -(-m // count)
     else:
@@ -183,8 +187,8 @@ class Rows:
         )
         self.threads = check_threads(threads)
         self.chunk_size = chunk_size
-        self._full_batch = piece_bounds(self.n_rows, chunk_size)
         P = network.n_params(self.layer_sizes)
+        self._full_batch = piece_bounds(self.n_rows, P, chunk_size)
         self._work = [network.Workspace(self.dtype) for _ in range(self.threads)]
         self._slots = network.aligned_empty(BLOCK_PIECES * P, self.dtype).reshape(BLOCK_PIECES, P)
         self._losses = [0.0] * BLOCK_PIECES
@@ -197,7 +201,10 @@ class Rows:
         ``grad_sum`` is a new ``(P,)`` array of the data's dtype.
         """
         theta = np.asarray(theta, dtype=self.dtype)
-        bounds = self._full_batch if rows is None else piece_bounds(len(rows), self.chunk_size)
+        if rows is None:
+            bounds = self._full_batch
+        else:
+            bounds = piece_bounds(len(rows), self._slots.shape[1], self.chunk_size)
         loss, grad = 0.0, np.zeros(self._slots.shape[1], dtype=self.dtype)
         if self._blas is None:
             self._blas = ThreadpoolController().select(user_api="blas")
