@@ -43,6 +43,7 @@ the same weights whatever ``threads`` is. Every placement equals the one-piece
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -131,6 +132,13 @@ def blas_threads(threads: int | None = None) -> Iterator[None]:
         yield
 
 
+@functools.cache
+def _loaded_blas() -> ThreadpoolController:
+    """The BLAS libraries loaded at the first evaluation, found once: a search costs milliseconds,
+    and a Dask worker builds a ``Rows`` for every chunk it sums."""
+    return ThreadpoolController().select(user_api="blas")
+
+
 def _blas_pools() -> tuple[ThreadpoolController, ThreadpoolController]:
     """(NumPy's BLAS, every other BLAS) among the libraries loaded now."""
     blas = ThreadpoolController().select(user_api="blas")
@@ -193,7 +201,6 @@ class Rows:
         self._slots = network.aligned_empty(BLOCK_PIECES * P, self.dtype).reshape(BLOCK_PIECES, P)
         self._losses = [0.0] * BLOCK_PIECES
         self._pool = None
-        self._blas = None
 
     def sums(self, theta: np.ndarray, rows: np.ndarray | None = None) -> tuple[float, np.ndarray]:
         """``(loss_sum, grad_sum)`` over every row (``rows=None``) or over ``rows``, an index array.
@@ -206,9 +213,7 @@ class Rows:
         else:
             bounds = piece_bounds(len(rows), self._slots.shape[1], self.chunk_size)
         loss, grad = 0.0, np.zeros(self._slots.shape[1], dtype=self.dtype)
-        if self._blas is None:
-            self._blas = ThreadpoolController().select(user_api="blas")
-        with self._blas.limit(limits=1):
+        with _loaded_blas().limit(limits=1):
             for first in range(0, len(bounds) - 1, BLOCK_PIECES):
                 block = bounds[first : first + BLOCK_PIECES + 1]
                 self._run_block(theta, rows, block)
