@@ -199,8 +199,9 @@ def _as_float(a: np.ndarray, dtype: npt.DTypeLike, source: object, what: str) ->
 
 def _require_finite(a: np.ndarray, source: object, what: str) -> None:
     # A sum is a scan without a temporary the size of ``a``; only a non-finite one needs the mask.
-    if math.isfinite(a.sum(dtype=np.float64)):
-        return
+    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf: reported below
+        if math.isfinite(a.sum(dtype=np.float64)):
+            return
     bad = ~np.isfinite(a)
     if bad.any():
         first_row = np.argwhere(bad)[0][0]

@@ -198,7 +198,8 @@ class Rows:
         P = network.n_params(self.layer_sizes)
         self._full_batch = piece_bounds(self.n_rows, P, chunk_size)
         self._work = [network.Workspace(self.dtype) for _ in range(self.threads)]
-        self._slots = network.aligned_empty(BLOCK_PIECES * P, self.dtype).reshape(BLOCK_PIECES, P)
+        self.n_weights, self._slots = P, None
+        self._slots = self._grown_slots(min(BLOCK_PIECES, len(self._full_batch) - 1))
         self._losses = [0.0] * BLOCK_PIECES
         self._pool = None
 
@@ -211,8 +212,9 @@ class Rows:
         if rows is None:
             bounds = self._full_batch
         else:
-            bounds = piece_bounds(len(rows), self._slots.shape[1], self.chunk_size)
-        loss, grad = 0.0, np.zeros(self._slots.shape[1], dtype=self.dtype)
+            bounds = piece_bounds(len(rows), self.n_weights, self.chunk_size)
+        self._slots = self._grown_slots(min(BLOCK_PIECES, len(bounds) - 1))
+        loss, grad = 0.0, np.zeros(self.n_weights, dtype=self.dtype)
         with _loaded_blas().limit(limits=1):
             for first in range(0, len(bounds) - 1, BLOCK_PIECES):
                 block = bounds[first : first + BLOCK_PIECES + 1]
@@ -221,6 +223,15 @@ class Rows:
                     loss += self._losses[i]
                     grad += self._slots[i]
         return loss, grad
+
+    def _grown_slots(self, n_pieces: int) -> np.ndarray:
+        """``(n, P)`` gradients of the pieces of one block, kept from call to call (grown when a
+        block has more pieces): one per piece, so that they can be added in piece order."""
+        slots = self._slots
+        if slots is None or len(slots) < n_pieces:
+            flat = network.aligned_empty(n_pieces * self.n_weights, self.dtype)
+            slots = flat.reshape(n_pieces, self.n_weights)
+        return slots
 
     def _run_block(self, theta, rows, block) -> None:
         """Each piece of ``block`` (boundaries) into its slot; thread t takes pieces t, t + T, ..."""
