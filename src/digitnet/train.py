@@ -301,7 +301,7 @@ def _mini_batch(
     """One loop for every mini-batch solver: ``update(theta, grad)`` is the solver's step."""
     theta = theta0.copy()
     best_cost, stalled = math.inf, 0
-    grad_sum = np.empty_like(theta)
+    grad_sum, scaled = np.empty_like(theta), np.empty_like(theta)
     for _ in range(max_iter):
         cost = 0.0
         grad_sum.fill(0)
@@ -309,8 +309,7 @@ def _mini_batch(
             J, grad = objective(theta, rows)
             update(theta, grad)
             cost += J * len(rows) / epoch.n_examples
-            grad *= len(rows)  # the objective's own array, no longer needed as it was
-            grad_sum += grad
+            grad_sum += np.multiply(grad, len(rows), out=scaled)
         grad_norm = float(np.linalg.norm(grad_sum)) / epoch.n_examples
         if tracker.record(theta, cost, grad_norm):
             return tracker.stop_reason, f"{tracker.stop_reason} after {len(tracker.history)} epochs"
