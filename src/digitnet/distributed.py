@@ -335,10 +335,8 @@ class DaskRows:
                 if attempt == self.retries:
                     raise ClusterLost(f"{attempt + 1} tries failed, the last with {err!r}") from err
                 self.n_retries += 1
-        loss, grad = 0.0, np.zeros(network.n_params(self.layer_sizes), dtype=self.dtype)
-        for part_loss, part_grad in results:
-            loss += part_loss
-            grad += part_grad
+        grad = np.zeros(network.n_params(self.layer_sizes), dtype=self.dtype)
+        loss = engine.add_in_order(results, grad)  # in chunk order, whoever finished first
         self.n_evaluations += 1
         return loss, grad
 

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -105,6 +105,16 @@ def piece_bounds(m: int, n_weights: int, chunk_size: int | None = None) -> list[
             raise ValueError(f"chunk_size must be a positive number of rows, got {chunk_size}")
         rows = int(chunk_size)
     return [*range(0, m, rows), m]
+
+
+def add_in_order(parts: Iterable[tuple[float, np.ndarray]], grad: np.ndarray, loss=0.0) -> float:
+    """Add the pieces' ``(loss_sum, grad_sum)`` one after the other in the order given, the
+    gradients into ``grad``; return the loss total. The one place where pieces' sums meet: their
+    order decides the last bits, so every placement adds here, in piece order."""
+    for part_loss, part_grad in parts:
+        loss += part_loss
+        grad += part_grad
+    return loss
 
 
 # --- BLAS thread pools ---------------------------------------------------------------------------
@@ -199,7 +209,6 @@ class Rows:
         self._full_batch = piece_bounds(self.n_rows, P, chunk_size)
         self._work = [network.Workspace(self.dtype) for _ in range(self.threads)]
         self.n_weights, self._slots = P, None
-        self._slots = self._grown_slots(min(BLOCK_PIECES, len(self._full_batch) - 1))
         self._losses = [0.0] * BLOCK_PIECES
         self._pool = None
 
@@ -213,31 +222,27 @@ class Rows:
             bounds = self._full_batch
         else:
             bounds = piece_bounds(len(rows), self.n_weights, self.chunk_size)
-        self._slots = self._grown_slots(min(BLOCK_PIECES, len(bounds) - 1))
         loss, grad = 0.0, np.zeros(self.n_weights, dtype=self.dtype)
         with _loaded_blas().limit(limits=1):
             for first in range(0, len(bounds) - 1, BLOCK_PIECES):
                 block = bounds[first : first + BLOCK_PIECES + 1]
-                self._run_block(theta, rows, block)
-                for i in range(len(block) - 1):  # in piece order, whoever finished first
-                    loss += self._losses[i]
-                    grad += self._slots[i]
+                loss = self._add_block(theta, rows, block, grad, loss)
         return loss, grad
 
-    def _grown_slots(self, n_pieces: int) -> np.ndarray:
-        """``(n, P)`` gradients of the pieces of one block, kept from call to call (grown when a
-        block has more pieces): one per piece, so that they can be added in piece order."""
-        slots = self._slots
-        if slots is None or len(slots) < n_pieces:
-            flat = network.aligned_empty(n_pieces * self.n_weights, self.dtype)
-            slots = flat.reshape(n_pieces, self.n_weights)
-        return slots
-
-    def _run_block(self, theta, rows, block) -> None:
-        """Each piece of ``block`` (boundaries) into its slot; thread t takes pieces t, t + T, ..."""
+    def _add_block(self, theta, rows, block, grad, loss) -> float:
+        """Add the sums of the pieces of ``block`` (boundaries) to ``grad`` and ``loss``, in piece
+        order; return the loss. On one thread each piece is added as soon as it is done (one slot
+        does); on T threads, thread t computes pieces t, t + T, ... into slots of their own, added
+        once all are done. Either way the same additions in the same order: the same bits."""
         n_pieces = len(block) - 1
         threads = min(self.threads, n_pieces)
-        if threads > 1 and self._pool is None:
+        self._slots = self._grown_slots(n_pieces if threads > 1 else 1)
+        if threads == 1:
+            for i in range(n_pieces):
+                self._run_pieces(theta, rows, block[i : i + 2], 0, 1)
+                loss = add_in_order([(self._losses[0], self._slots[0])], grad, loss)
+            return loss
+        if self._pool is None:
             self._pool = ThreadPoolExecutor(self.threads - 1, thread_name_prefix="digitnet-rows")
         futures = [
             self._pool.submit(self._run_pieces, theta, rows, block, t, threads)
@@ -249,6 +254,18 @@ class Rows:
             wait(futures)  # also on an interrupt: no thread writes on after we return
         for future in futures:
             future.result()  # raises what a thread raised
+        return add_in_order(zip(self._losses[:n_pieces], self._slots), grad, loss)
+
+    def _grown_slots(self, n_pieces: int) -> np.ndarray:
+        """``(n, P)`` gradients of pieces, kept from call to call and grown when more are needed.
+        Each row starts on a ``Workspace.ALIGN`` boundary, like every buffer a piece writes."""
+        slots = self._slots
+        if slots is None or len(slots) < n_pieces:
+            per_line = network.Workspace.ALIGN // self.dtype.itemsize
+            stride = -(-self.n_weights // per_line) * per_line
+            flat = network.aligned_empty(n_pieces * stride, self.dtype)
+            slots = flat.reshape(n_pieces, stride)[:, : self.n_weights]
+        return slots
 
     def _run_pieces(self, theta, rows, block, t, threads) -> None:
         work = self._work[t]
