@@ -14,10 +14,16 @@ Optimizers see the weights as one flat vector ``theta``. ``pack`` and ``unpack``
 order is C (row-major: ``Theta1.ravel()``, then ``Theta2.ravel()``, ...) unless ``order="F"`` asks
 for the course's Octave order ``[Theta1(:); Theta2(:)]`` (column-major), which ``digitnet.ex4`` uses.
 
-Inside ``cost_and_gradient`` the activations of a layer are stored one column per example,
-``(s_l, m)``, the transpose of the handout's ``(m, s_l)``: OpenBLAS multiplies ``Theta @ X.T`` of
-these skinny shapes markedly faster than ``X @ Theta.T`` (``benchmarks/bench_cost.py``). The bias is
-added as a broadcast column instead of prepending a row of ones, so no array of ones is ever built.
+This module computes one piece of rows on the calling thread; ``digitnet.engine`` spreads the
+pieces over threads, memmaps and clusters and adds their sums. Inside ``loss_sum_and_gradient`` the
+activations of a layer are stored one column per example, ``(s_l, m)``, the transpose of the
+handout's ``(m, s_l)``: OpenBLAS multiplies ``Theta @ X.T`` of these skinny shapes markedly faster
+than ``X @ Theta.T`` (``benchmarks/bench_cost.py``). The bias is added as a broadcast column instead
+of prepending a row of ones, so no array of ones is ever built. Every element-wise pass runs in
+place in a ``Workspace`` reused from call to call, with NumPy's SIMD ``tanh``, ``exp`` and ``log1p``
+(``scipy.special.expit`` was several times slower). The hidden activation is looked up by name in
+``HIDDEN_ACTIVATIONS`` and the output loss is one function, ``_sigmoid_cross_entropy``, so that
+other activations and losses can slot in.
 """
 
 from __future__ import annotations
