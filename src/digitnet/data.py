@@ -280,7 +280,7 @@ def stratified_split(
         raise ValueError(f"label {label!r} has 1 example; a stratified split needs 2 of each")
     if min(n_test, m - n_test) < len(classes):
         raise ValueError(
-            f"{n_test} test and {m - n_test} training rows cannot each hold all {len(classes)} labels"
+            f"{n_test} held-out and {m - n_test} kept rows cannot each hold all {len(classes)} labels"
         )
     exact = counts * n_test / m
     share = np.floor(exact).astype(np.int64)
