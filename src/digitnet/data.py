@@ -276,7 +276,7 @@ def stratified_split(
     m = len(y)
     n_test = math.ceil(test_fraction * m)
     if counts.min() < 2:
-        label = classes[np.argmin(counts)]
+        label = classes[np.argmin(counts)].item()  # a plain Python value, as the user wrote it
         raise ValueError(f"label {label!r} has 1 example; a stratified split needs 2 of each")
     if min(n_test, m - n_test) < len(classes):
         raise ValueError(
