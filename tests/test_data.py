@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import math
 import struct
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -595,3 +596,18 @@ def test_stratified_split_is_seeded_and_refuses_what_it_cannot_do():
         data.stratified_split(y, 0.02)
     with pytest.raises(ValueError, match=r"in \(0, 1\)"):
         data.stratified_split(y, 1.0)
+
+
+def test_idx_loads_straight_to_float32_without_a_float64_copy() -> None:
+    """Peak allocations while loading: the compressed and unpacked bytes, then X itself; a float64
+    copy (or a second float32 one) would add at least X's size again."""
+    folder = shared(MNIST8K)
+    tracemalloc.start()
+    try:
+        ds = data.load_idx_folder(folder, "train", dtype=np.float32)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert ds.X.dtype == np.float32
+    pixels = ds.X.size  # bytes of the file's pixels, once unpacked
+    assert peak < ds.X.nbytes + 2.5 * pixels  # X, the unpacked bytes, the compressed ones

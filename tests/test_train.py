@@ -2,6 +2,7 @@
 callbacks, early stopping, interrupts, resume, validation of inputs, BLAS threads)."""
 
 import json
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -460,3 +461,36 @@ def test_same_seed_same_weights_bit_for_bit_whatever_the_threads(mnist20, solver
         for theta, expected in zip(model.thetas, runs[0].thetas):
             np.testing.assert_array_equal(theta, expected)
         np.testing.assert_array_equal(model.history["cost"], runs[0].history["cost"])
+
+
+# --- the mini-batch step -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("solver", MINI_BATCH)
+def test_a_mini_batch_step_allocates_nothing_and_follows_the_formula(solver):
+    from digitnet.train import _SGD, _Adam
+
+    rng = np.random.default_rng(0)
+    theta, grads = rng.normal(size=50_000), rng.normal(size=(3, 50_000))
+    update = _Adam(theta, 1e-3) if solver == "adam" else _SGD(theta, 0.1, 0.9)
+    expected, m, v, velocity = theta.copy(), 0.0, 0.0, 0.0
+    for t, g in enumerate(grads, start=1):  # the papers' updates, written out
+        if (
+            solver == "adam"
+        ):  # Kingma and Ba's efficient form: the step size carries the corrections
+            m, v = 0.9 * m + 0.1 * g, 0.999 * v + 0.001 * g**2
+            step_size = 1e-3 * np.sqrt(1 - 0.999**t) / (1 - 0.9**t)
+            expected -= step_size * m / (np.sqrt(v) + 1e-8)
+        else:
+            velocity = 0.9 * velocity - 0.1 * g
+            expected += velocity
+    update(theta, grads[0])  # scratch buffers exist from here on
+    tracemalloc.start()
+    try:
+        update(theta, grads[1])
+        update(theta, grads[2])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2_000  # bytes: no array of 50,000 numbers (400 kB) was made
+    np.testing.assert_allclose(theta, expected, rtol=1e-6, atol=1e-9)
