@@ -229,7 +229,9 @@ def _check_training_settings(chosen: dict, epochs: int | None) -> None:
 @click.option(
     "--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True
 )
-@click.option("--threads", type=int, help="BLAS threads (default: what is fastest here).")
+@click.option(
+    "--threads", type=int, help="Threads evaluating rows, one BLAS thread each [all cores]."
+)
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -316,7 +318,7 @@ def train(
         if initial is not None:
             X_test = _rows_for(initial, test, resize=None)
     elif test_size > 0:
-        train_rows, test_rows = holdout.split_rows(y, test_size, seed)
+        train_rows, test_rows = _split_rows(y, test_size, seed)
         split = holdout.describe_split(X, y, test_rows, test_size, seed)
         X, X_test, y, y_test = X[train_rows], X[test_rows], y[train_rows], y[test_rows]
     sizes = [X.shape[1], *chosen["hidden_layer_sizes"], len(set(y.tolist()))]
@@ -396,7 +398,7 @@ def _check_resumable(initial, resume: Path, hidden) -> None:
 
 def _train_on_cluster(X, y, scheduler, workers, common, progress):
     """The Dask path of ``train``: same settings, every evaluation on the cluster's workers."""
-    from digitnet import distributed, holdout
+    from digitnet import distributed
 
     try:
         import dask.array
@@ -410,7 +412,7 @@ def _train_on_cluster(X, y, scheduler, workers, common, progress):
     )
     validation_data = None
     if fraction > 0:
-        fit_rows, val_rows = holdout.split_rows(y, fraction, common["random_state"])
+        fit_rows, val_rows = _split_rows(y, fraction, common["random_state"])
         X, y, validation_data = X[fit_rows], y[fit_rows], (X[val_rows], y[val_rows])
     for mini_batch_only in ("batch_size", "learning_rate", "momentum"):
         common.pop(mini_batch_only)
@@ -420,6 +422,16 @@ def _train_on_cluster(X, y, scheduler, workers, common, progress):
         return distributed.train_dask(
             X, y, client, validation_data=validation_data, progress=progress, **common
         )
+
+
+def _split_rows(y, fraction, seed):
+    """(kept rows, held-out rows): ``holdout.split_rows``, its refusals as usage errors."""
+    from digitnet import holdout
+
+    try:
+        return holdout.split_rows(y, fraction, seed)
+    except ValueError as err:
+        raise click.UsageError(str(err)) from err
 
 
 def _test_split(source: str, dtype: str):
@@ -902,16 +914,13 @@ def _write_report(model, X, y, name, out, force, title) -> None:
 @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
 def explore_command(data, lams, max_iters, hidden, validation, processes, seed, out, force):
     """Train over a grid of lambda and max-iter and plot training vs validation accuracy."""
-    from sklearn.model_selection import train_test_split
-
     from digitnet import plots
     from digitnet.explore import explore
 
     _check_out(out, force)
     dataset = _load_data(data)
-    X, X_val, y, y_val = train_test_split(
-        dataset.X, dataset.y, test_size=validation, stratify=dataset.y, random_state=seed
-    )
+    keep, held_out = _split_rows(dataset.y, validation, seed)
+    X, X_val, y, y_val = dataset.X[keep], dataset.X[held_out], dataset.y[keep], dataset.y[held_out]
     records = explore(
         X,
         y,

@@ -46,7 +46,6 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-import scipy.io
 
 __all__ = [
     "FASHION_MNIST_DIR",
@@ -62,6 +61,7 @@ __all__ = [
     "load_idx_folder",
     "load_npz",
     "read_idx",
+    "stratified_split",
     "upright_images",
 ]
 
@@ -199,6 +199,10 @@ def _as_float(a: np.ndarray, dtype: npt.DTypeLike, source: object, what: str) ->
 
 
 def _require_finite(a: np.ndarray, source: object, what: str) -> None:
+    # A sum is a scan without a temporary the size of ``a``; only a non-finite one needs the mask.
+    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf: reported below
+        if math.isfinite(a.sum(dtype=np.float64)):
+            return
     bad = ~np.isfinite(a)
     if bad.any():
         first_row = np.argwhere(bad)[0][0]
@@ -254,6 +258,44 @@ def default_image_shape(n: int) -> tuple[int, int]:
     return (side, side) if side is not None else (1, n)
 
 
+def stratified_split(
+    y, test_fraction: float, random_state: int | None = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices ``(train, test)`` of a random split that keeps each label's share in both parts.
+
+    ``ceil(test_fraction * m)`` rows go to the test part, shared among the labels in proportion to
+    their counts (whole rows by largest remainder), each label's rows drawn at random by
+    ``np.random.default_rng(random_state)``. Both index arrays are sorted. Pure NumPy: the command
+    line splits without importing scikit-learn (a second of start-up).
+
+    Raises ValueError when a label has a single example, or a part has fewer rows than labels.
+    """
+    y = np.asarray(y)
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"the test fraction must be in (0, 1), got {test_fraction!r}")
+    classes, units, counts = np.unique(y, return_inverse=True, return_counts=True)
+    m = len(y)
+    n_test = math.ceil(test_fraction * m)
+    if counts.min() < 2:
+        label = classes[np.argmin(counts)].item()  # a plain Python value, as the user wrote it
+        raise ValueError(f"label {label!r} has 1 example; a stratified split needs 2 of each")
+    if min(n_test, m - n_test) < len(classes):
+        raise ValueError(
+            f"{n_test} held-out and {m - n_test} kept rows cannot each hold all {len(classes)} labels"
+        )
+    exact = counts * n_test / m
+    share = np.floor(exact).astype(np.int64)
+    largest_remainders = np.argsort(share - exact, kind="stable")[: n_test - share.sum()]
+    share[largest_remainders] += 1
+    order = np.random.default_rng(random_state).permutation(m)
+    by_label = order[np.argsort(units.ravel()[order], kind="stable")]  # random within each label
+    starts = np.cumsum(counts) - counts
+    test = np.zeros(m, dtype=bool)
+    for start, k in zip(starts, share):
+        test[by_label[start : start + k]] = True
+    return np.flatnonzero(~test), np.flatnonzero(test)
+
+
 def _existing_file(path: str | Path) -> Path:
     path = Path(path)
     if not path.exists():
@@ -279,6 +321,8 @@ def _missing_key(source: object, key: str, present: Iterable[str]) -> DataError:
 
 
 def _read_mat(path: str | Path) -> tuple[Path, dict[str, np.ndarray]]:
+    import scipy.io  # a quarter second of start-up that only .mat files need
+
     path = _existing_file(path)
     try:
         contents = scipy.io.loadmat(path)
@@ -434,7 +478,8 @@ def read_idx(path: str | Path) -> np.ndarray:
             f"{path}: {problem}: header says {'x'.join(map(str, dims))} items of {dtype.name}, "
             f"i.e. {expected} data bytes, but the file has {actual}"
         )
-    return np.frombuffer(data, dtype, offset=header).reshape(dims).astype(dtype.newbyteorder("="))
+    array = np.frombuffer(data, dtype, offset=header).reshape(dims)
+    return array.astype(dtype.newbyteorder("="), copy=False)
 
 
 def load_idx(
@@ -467,7 +512,9 @@ def load_idx(
     if labels.ndim != 1:
         raise DataError(f"{labels_path}: wrong shape: expected (m,) labels, got {labels.shape}")
     m, h, w = images.shape
-    X = _as_float(images.reshape(m, h * w), dtype, images_path, "images") / 255
+    # Straight from bytes to the training dtype, scaled in place: no float64 or second copy.
+    X = _as_float(images.reshape(m, h * w), dtype, images_path, "images")
+    X /= 255
     y = _labels(labels, labels_path)
     _check_xy(X, y, f"{images_path} with {labels_path}")
     return Dataset(X, y, (h, w), "C", Path(images_path).name)

@@ -13,8 +13,8 @@ import hashlib
 from typing import NamedTuple
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
+from digitnet.data import stratified_split
 from digitnet.model import Model
 from digitnet.train import data_fingerprint
 
@@ -38,9 +38,7 @@ class Selection(NamedTuple):
 
 def split_rows(y: np.ndarray, test_size: float, random_state: int | None):
     """(training rows, test rows): a stratified split of ``range(len(y))``."""
-    return train_test_split(
-        np.arange(len(y)), test_size=test_size, stratify=y, random_state=random_state
-    )
+    return stratified_split(y, test_size, random_state)
 
 
 def _rows_hash(rows: np.ndarray) -> str:
@@ -70,7 +68,7 @@ def rows_to_evaluate(model: Model, X: np.ndarray, y: np.ndarray, *, all_rows: bo
     Raises
     ------
     ValueError
-        The data is the split data set, but the split cannot be rebuilt (another scikit-learn).
+        The data is the split data set, but the split cannot be rebuilt (another digitnet version).
     """
     everything = np.arange(len(y))
     split = model.info.get("split") or {}
@@ -80,7 +78,7 @@ def rows_to_evaluate(model: Model, X: np.ndarray, y: np.ndarray, *, all_rows: bo
         if _rows_hash(test_rows) != split["test_rows_sha256"]:
             raise ValueError(
                 "the model was trained on part of this data, but its train/test split cannot be "
-                "rebuilt here (another scikit-learn version?)"
+                "rebuilt here (a model saved by another digitnet version?)"
             )
         seen = np.ones(len(y), dtype=bool)
         seen[test_rows] = False

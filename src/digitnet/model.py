@@ -6,7 +6,6 @@ import html
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.special import logsumexp
 
 from digitnet import network
 from digitnet.data import upright_images
@@ -129,7 +128,8 @@ class Model:
         # log g(z) = -softplus(-z), normalized in log space: exact even where every output
         # underflows to 0.
         log_outputs = -network.softplus(-network.output_logits(self.thetas, self._check(X)))
-        return np.exp(log_outputs - logsumexp(log_outputs, axis=1, keepdims=True))
+        outputs = np.exp(log_outputs - log_outputs.max(axis=1, keepdims=True))  # largest is 1
+        return outputs / outputs.sum(axis=1, keepdims=True)
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:
         """The output units' logits ``z: (m, K)`` for ``X: (m, n)``, before the sigmoid."""

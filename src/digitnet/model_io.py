@@ -39,7 +39,6 @@ from pathlib import Path
 from typing import IO
 
 import numpy as np
-import scipy.io
 
 import digitnet
 from digitnet import data, network
@@ -404,6 +403,8 @@ def export_octave(model: Model, path: str | Path, *, overwrite: bool = False) ->
     rows = _course_unit_order(model.labels)
     if rows is not None:
         theta2 = theta2[rows]
+
+    import scipy.io  # only the Octave export needs it: a quarter second of start-up
 
     def write(file: IO[bytes]) -> None:
         scipy.io.savemat(file, {"Theta1": theta1, "Theta2": theta2})

@@ -19,14 +19,9 @@ asked, and turns a ``KeyboardInterrupt`` into a clean stop that keeps the weight
 completed iteration (or the best one, when early stopping). All this lives in one place,
 :class:`_Tracker`, so that it behaves the same for every solver.
 
-BLAS threads: NumPy and SciPy wheels each bundle their own OpenBLAS. SciPy's copy only runs
-L-BFGS-B's and CG's small vector updates, yet its idle threads spin between calls and take the
-cores from NumPy's copy, which does the real work: ``blas_threads`` gives every BLAS but NumPy's one
-thread. NumPy's own pool helps only with large products: on the 2-vCPU machines this was written on,
-a second thread made the course network's evaluation (5000 rows, 10,285 weights) at best 1.4x
-faster and, when the cores were shared, 1.3 to 10 times slower; mini-batches of 200 rows gained
-nothing. So ``train`` runs NumPy's BLAS single-threaded unless one evaluation's products are large
-(``rows * weights >= THREADED_WORK``) or ``threads`` says otherwise.
+Every solver evaluates through ``digitnet.engine``: the rows in pieces on ``threads`` threads, each
+with one BLAS thread, SciPy's own BLAS held at one thread (``engine``'s docstring says why, and
+why the weights never depend on ``threads``).
 """
 
 from __future__ import annotations
@@ -35,17 +30,12 @@ import hashlib
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
-import scipy.optimize
-from sklearn.model_selection import train_test_split
-from threadpoolctl import ThreadpoolController
 
-from digitnet import network, settings
-from digitnet.data import default_image_shape
+from digitnet import engine, network, settings
+from digitnet.data import default_image_shape, stratified_split
 from digitnet.labels import LabelMap
 from digitnet.model import Model
 from digitnet.settings import DEFAULTS
@@ -56,56 +46,7 @@ _SCIPY_METHOD = {"lbfgs": "L-BFGS-B", "cg": "CG"}
 # SciPy's status codes: 2 is L-BFGS-B's failed line search or CG's loss of precision, both "no
 # further progress possible at this precision", which is convergence as far as training goes.
 _SCIPY_STOP_REASON = {0: "converged", 1: "max_iter", 2: "converged"}
-# Rows times weights of one evaluation from which NumPy's BLAS keeps its threads (see above).
-THREADED_WORK = 1e9
-
 Objective = Callable[..., tuple[float, np.ndarray]]
-
-
-# --- BLAS thread pools ---------------------------------------------------------------------------
-
-
-@contextmanager
-def blas_threads(threads: int | None = None) -> Iterator[None]:
-    """Run a block with the BLAS thread pools set for training.
-
-    Every BLAS library except NumPy's (SciPy's own OpenBLAS in the wheels) gets one thread: SciPy
-    only does the optimizers' small vector updates with it, and its spinning idle threads make
-    100 L-BFGS iterations several times slower. NumPy's pool, which runs the cost and gradient,
-    gets ``threads`` threads, or keeps its current setting when ``threads`` is None (so
-    ``OPENBLAS_NUM_THREADS`` and an enclosing ``threadpoolctl`` limit still apply). When NumPy and
-    SciPy share one BLAS (conda, system packages), that one pool counts as NumPy's.
-
-    Parameters
-    ----------
-    threads : positive int or None
-        Threads for NumPy's BLAS.
-    """
-    if threads is not None and (not isinstance(threads, (int, np.integer)) or threads < 1):
-        raise ValueError(f"threads must be a positive integer or None, got {threads!r}")
-    numpy_pools, other_pools = _blas_pools()
-    with ExitStack() as stack:
-        stack.enter_context(other_pools.limit(limits=1))
-        if threads is not None:
-            stack.enter_context(numpy_pools.limit(limits=int(threads)))
-        yield
-
-
-def _blas_pools() -> tuple[ThreadpoolController, ThreadpoolController]:
-    """(NumPy's BLAS, every other BLAS) among the libraries loaded now."""
-    blas = ThreadpoolController().select(user_api="blas")
-    numpy_dir = Path(np.__file__).resolve().parent
-    # Wheels put NumPy's OpenBLAS in site-packages/numpy.libs (Linux) or numpy/.dylibs (macOS).
-    numpy_dirs = (str(numpy_dir), str(numpy_dir.parent / "numpy.libs"))
-    ours = [
-        lib.filepath
-        for lib in blas.lib_controllers
-        if str(Path(lib.filepath).resolve()).startswith(numpy_dirs)
-    ]
-    if not ours:  # NumPy uses a BLAS installed elsewhere (conda, system), likely shared with SciPy
-        return blas, blas.select(filepath=[])
-    others = [lib.filepath for lib in blas.lib_controllers if lib.filepath not in ours]
-    return blas.select(filepath=ours), blas.select(filepath=others)
 
 
 # --- history and result --------------------------------------------------------------------------
@@ -283,21 +224,26 @@ def minimize(
         raise ValueError(
             f"theta0 must be a 1-D float32 or float64 array, got {theta0.dtype} {theta0.shape}"
         )
+    if solver in _SCIPY_METHOD:
+        # Only these two need SciPy's optimizers (0.6 s to import), and before blas_threads, which
+        # pins the BLAS pools loaded when it starts (SciPy's own among them).
+        import scipy.optimize  # noqa: F401
     tracker = _Tracker(theta0, validate, early_stopping, n_iter_no_change, callback, progress)
     try:
-        if solver in _SCIPY_METHOD:
-            reason, message = _full_batch(
-                objective, theta0, tracker, _SCIPY_METHOD[solver], max_iter, tol
-            )
-        else:
-            if n_examples is None:
-                raise ValueError(f"solver {solver!r} needs n_examples, the rows to shuffle")
-            lr = DEFAULT_LEARNING_RATE[solver] if learning_rate is None else learning_rate
-            update = _Adam(theta0, lr) if solver == "adam" else _SGD(theta0, lr, momentum)
-            epoch = _Epochs(n_examples, batch_size, rng or np.random.default_rng())
-            reason, message = _mini_batch(
-                objective, theta0, tracker, update, epoch, max_iter, tol, n_iter_no_change
-            )
+        with engine.blas_threads(1):
+            if solver in _SCIPY_METHOD:
+                reason, message = _full_batch(
+                    objective, theta0, tracker, _SCIPY_METHOD[solver], max_iter, tol
+                )
+            else:
+                if n_examples is None:
+                    raise ValueError(f"solver {solver!r} needs n_examples, the rows to shuffle")
+                lr = DEFAULT_LEARNING_RATE[solver] if learning_rate is None else learning_rate
+                update = _Adam(theta0, lr) if solver == "adam" else _SGD(theta0, lr, momentum)
+                epoch = _Epochs(n_examples, batch_size, rng or np.random.default_rng())
+                reason, message = _mini_batch(
+                    objective, theta0, tracker, update, epoch, max_iter, tol, n_iter_no_change
+                )
     except KeyboardInterrupt:
         reason, message = "interrupted", "KeyboardInterrupt"
     return tracker.result(reason, message)
@@ -305,6 +251,8 @@ def minimize(
 
 def _full_batch(objective, theta0, tracker, method, max_iter, tol) -> tuple[str, str]:
     """Run a SciPy method, one history row per iteration from its callback."""
+    import scipy.optimize
+
     last: dict = {}  # the latest evaluation, which is the accepted point when the callback comes
 
     def fun(x):
@@ -354,13 +302,15 @@ def _mini_batch(
     """One loop for every mini-batch solver: ``update(theta, grad)`` is the solver's step."""
     theta = theta0.copy()
     best_cost, stalled = math.inf, 0
+    grad_sum, scaled = np.empty_like(theta), np.empty_like(theta)
     for _ in range(max_iter):
-        cost, grad_sum = 0.0, np.zeros_like(theta)
+        cost = 0.0
+        grad_sum.fill(0)
         for rows in epoch:
             J, grad = objective(theta, rows)
             update(theta, grad)
             cost += J * len(rows) / epoch.n_examples
-            grad_sum += len(rows) * grad
+            grad_sum += np.multiply(grad, len(rows), out=scaled)
         grad_norm = float(np.linalg.norm(grad_sum)) / epoch.n_examples
         if tracker.record(theta, cost, grad_norm):
             return tracker.stop_reason, f"{tracker.stop_reason} after {len(tracker.history)} epochs"
@@ -374,33 +324,46 @@ def _mini_batch(
 
 
 class _Adam:
-    """Adam (Kingma and Ba, 2015) with bias-corrected moments; a call updates theta in place."""
+    """Adam (Kingma and Ba, 2015) with bias-corrected moments; a call updates theta in place,
+    allocating nothing: the moments and two scratch vectors are kept from step to step."""
 
     def __init__(self, theta0, learning_rate, beta1=0.9, beta2=0.999, eps=1e-8):
         self.learning_rate, self.beta1, self.beta2, self.eps = learning_rate, beta1, beta2, eps
         self.m, self.v = np.zeros_like(theta0), np.zeros_like(theta0)
+        self._step, self._scale = np.empty_like(theta0), np.empty_like(theta0)
         self.step = 0
 
     def __call__(self, theta, grad):
         self.step += 1
-        self.m *= self.beta1
-        self.m += (1 - self.beta1) * grad
-        self.v *= self.beta2
-        self.v += (1 - self.beta2) * np.square(grad)
+        m, v, step, scale = self.m, self.v, self._step, self._scale
+        # m <- beta1 m + (1 - beta1) g;  v <- beta2 v + (1 - beta2) g^2
+        m *= self.beta1
+        np.multiply(grad, 1 - self.beta1, out=step)
+        m += step
+        v *= self.beta2
+        np.multiply(grad, grad, out=step)
+        step *= 1 - self.beta2
+        v += step
+        # theta <- theta - lr * correction * m / (sqrt(v) + eps)
         correction = math.sqrt(1 - self.beta2**self.step) / (1 - self.beta1**self.step)
-        theta -= self.learning_rate * correction * self.m / (np.sqrt(self.v) + self.eps)
+        np.multiply(m, self.learning_rate * correction, out=step)
+        np.sqrt(v, out=scale)
+        scale += self.eps
+        step /= scale
+        theta -= step
 
 
 class _SGD:
-    """SGD with (heavy-ball) momentum; a call updates theta in place."""
+    """SGD with (heavy-ball) momentum; a call updates theta in place, allocating nothing."""
 
     def __init__(self, theta0, learning_rate, momentum):
         self.learning_rate, self.momentum = learning_rate, momentum
-        self.velocity = np.zeros_like(theta0)
+        self.velocity, self._step = np.zeros_like(theta0), np.empty_like(theta0)
 
     def __call__(self, theta, grad):
         self.velocity *= self.momentum
-        self.velocity -= self.learning_rate * grad
+        np.multiply(grad, self.learning_rate, out=self._step)
+        self.velocity -= self._step
         theta += self.velocity
 
 
@@ -455,8 +418,8 @@ def train(
     max_iter : iterations (lbfgs, cg) or epochs (adam, sgd); None: 100 iterations or 20 epochs.
     validation_data : ``(X_val, y_val)`` scored after every iteration (``History.val_*``).
     validation_fraction : or hold out this fraction of ``X`` for that, stratified by label and
-        seeded by ``random_state`` (``sklearn.model_selection.train_test_split``). None: 0.1 when
-        early stopping without ``validation_data``, else 0.
+        seeded by ``random_state`` (``data.stratified_split``). None: 0.1 when early stopping
+        without ``validation_data``, else 0.
     random_state : seed of the initial weights (``np.random.default_rng(random_state)``), then of
         the mini-batch shuffling, and of the validation split.
     init_epsilon : initial weights are uniform in ``[-init_epsilon, init_epsilon]``; None uses
@@ -472,11 +435,10 @@ def train(
         without ``image_shape`` it is square when ``n`` is a perfect square, else ``(1, n)``.
     dtype : float64 or float32 for the whole computation; default: ``X``'s dtype if it is one of
         them, else float64. The returned weights have this dtype.
-    threads : threads for NumPy's BLAS during training. None: one thread when the rows of one
-        evaluation (``batch_size``, ``chunk_size`` or ``m``) times the weights are below
-        ``THREADED_WORK``, else NumPy's pool as it is. Other BLAS pools get one thread.
+    threads : threads that evaluate the rows, one BLAS thread each (None: every core this process
+        may use); the weights are the same bits whatever it is (``digitnet.engine``).
     sample_weight : (m,) non-negative weight of each example.
-    chunk_size : full-batch evaluations go through at most this many rows at a time.
+    chunk_size : evaluations go through pieces of this many rows (a bound on working memory).
 
     Returns
     -------
@@ -529,24 +491,27 @@ def train(
     )
     if early_stopping and X_val is None:
         raise ValueError("early_stopping needs validation_data or a validation_fraction > 0")
-    objective = _objective(
-        X, labels.one_hot(y, dtype=dtype), lam, layer_sizes, sample_weight, chunk_size
+    placement = engine.Rows(
+        X,
+        labels.one_hot(y, dtype=dtype),
+        layer_sizes,
+        sample_weight=sample_weight,
+        threads=threads,
+        chunk_size=chunk_size,
     )
     validate = None if X_val is None else validator(X_val, y_val, labels, layer_sizes)
 
     mini_batch = solver not in _SCIPY_METHOD
-    rows = min(batch_size if mini_batch else (chunk_size or len(X)), len(X))
-    if threads is None and rows * len(theta0) < THREADED_WORK:
-        threads = 1
+    batch_size = min(batch_size, len(X))
     start = time.perf_counter()
-    with blas_threads(threads):
+    with engine.Objective(placement, lam, layer_sizes) as objective:
         result = minimize(
             objective,
             theta0,
             solver=solver,
             max_iter=max_iter,
             tol=tol,
-            batch_size=rows,
+            batch_size=batch_size,
             learning_rate=learning_rate,
             momentum=momentum,
             n_examples=len(X),
@@ -564,13 +529,13 @@ def train(
         "solver": solver,
         "max_iter": int(max_iter),
         "tol": float(tol),
-        "batch_size": rows if mini_batch else None,
+        "batch_size": batch_size if mini_batch else None,
         "learning_rate": (learning_rate or DEFAULT_LEARNING_RATE[solver]) if mini_batch else None,
         "momentum": float(momentum) if solver == "sgd" else None,
         "random_state": None if random_state is None else int(random_state),
         "init_epsilon": None if init_epsilon is None else float(init_epsilon),
         "dtype": dtype.name,
-        "threads": threads,
+        "threads": placement.threads,
         "early_stopping": bool(early_stopping),
         "n_iter_no_change": int(n_iter_no_change),
         "data_fingerprint": fingerprint,
@@ -725,34 +690,12 @@ def _split(X, y, sample_weight, validation_data, validation_fraction, random_sta
         return X, y, sample_weight, X_val, y_val
     if not validation_fraction:
         return X, y, sample_weight, None, None
-    arrays = [X, y] if sample_weight is None else [X, y, sample_weight]
     try:
-        parts = train_test_split(
-            *arrays, test_size=validation_fraction, stratify=y, random_state=random_state
-        )
+        keep, held_out = stratified_split(y, validation_fraction, random_state)
     except ValueError as err:
         raise ValueError(f"validation_fraction={validation_fraction}: {err}") from err
-    X, X_val, y, y_val = parts[:4]
-    return X, y, (None if sample_weight is None else parts[4]), X_val, y_val
-
-
-def _objective(X, Y, lam, layer_sizes, sample_weight, chunk_size) -> Objective:
-    """``objective(theta, rows=None) -> (J, grad)`` on the training set, as ``minimize`` wants."""
-    total = len(X) if sample_weight is None else float(sample_weight.sum())
-
-    def objective(theta, rows=None):
-        if rows is None:
-            return network.cost_and_gradient(
-                theta, X, Y, lam, layer_sizes, sample_weight=sample_weight, chunk_size=chunk_size
-            )
-        w = None if sample_weight is None else sample_weight[rows]
-        loss, grad = network.loss_sum_and_gradient(theta, X[rows], Y[rows], layer_sizes, w)
-        # Average over the batch's expected weight, not its actual one (unbiased, and no 0/0 for
-        # a batch of zero weights), and keep the penalty at lam/(2 total) whatever the batch.
-        share = len(rows) * total / len(X)
-        return network.regularize(theta, loss, grad, lam * share / total, share, layer_sizes)
-
-    return objective
+    w = None if sample_weight is None else sample_weight[keep]
+    return X[keep], y[keep], w, X[held_out], y[held_out]
 
 
 def validator(X_val, y_val, labels, layer_sizes) -> Callable[[np.ndarray], tuple[float, float]]:
