@@ -285,7 +285,7 @@ class DaskRows:
         self._blocks = [client.compute(list(a.to_delayed().ravel())) for a in arrays]
         wait([f for blocks in self._blocks for f in blocks])
         if sample_weight is None:
-            self.total = self.n_rows
+            self.total: float = self.n_rows
         else:
             sums = client.gather(client.map(np.sum, self._blocks[2], pure=False))
             self.total = float(sum(sums))  # per chunk on the workers, then in chunk order

@@ -208,9 +208,10 @@ class Rows:
         P = network.n_params(self.layer_sizes)
         self._full_batch = piece_bounds(self.n_rows, P, chunk_size)
         self._work = [network.Workspace(self.dtype) for _ in range(self.threads)]
-        self.n_weights, self._slots = P, None
+        self.n_weights = P
+        self._slots: np.ndarray | None = None
         self._losses = [0.0] * BLOCK_PIECES
-        self._pool = None
+        self._pool: ThreadPoolExecutor | None = None
 
     def sums(self, theta: np.ndarray, rows: np.ndarray | None = None) -> tuple[float, np.ndarray]:
         """``(loss_sum, grad_sum)`` over every row (``rows=None``) or over ``rows``, an index array.
@@ -268,12 +269,13 @@ class Rows:
         return slots
 
     def _run_pieces(self, theta, rows, block, t, threads) -> None:
-        work = self._work[t]
+        work, slots = self._work[t], self._slots
+        assert slots is not None, "_add_block grows the slots before any piece runs"
         for i in range(t, len(block) - 1, threads):
             start, stop = block[i], block[i + 1]
             X, Y, w = self._piece(start, stop, rows, work)
             self._losses[i], _ = network.loss_sum_and_gradient(
-                theta, X, Y, self.layer_sizes, w, work=work, out=self._slots[i]
+                theta, X, Y, self.layer_sizes, w, work=work, out=slots[i]
             )
 
     def _piece(self, start, stop, rows, work):
