@@ -3,11 +3,12 @@
 The 784-100-10 network on Fashion-MNIST's 60,000 training images, evaluated side by side, interleaved
 (the machines here are noisy; medians over rounds):
 
-- in memory: ``network.cost_and_gradient`` on the whole array in RAM;
-- chunked: the same in chunks of several sizes, reading a memory-mapped ``.npy`` cache;
-- threads: chunks of the memmap on a pool of threads, one BLAS thread each (``ThreadedObjective``);
+- in memory: ``network.cost_and_gradient`` on the whole array in RAM, in one piece;
+- chunked: ``engine.Rows`` on one thread in pieces of several sizes, reading a memory-mapped
+  ``.npy`` cache;
+- threads: pieces of the memmap on 2 threads, one BLAS thread each (``engine.Rows(threads=2)``);
 - Dask: a ``LocalCluster`` of 1 and of 2 single-threaded worker processes, each reading its chunks
-  from the ``.npy`` file (``DaskObjective``).
+  from the ``.npy`` file (``distributed.DaskRows``).
 
 Every variant's result is checked against the in-memory one. Then: the constants of the cost
 model in ``docs/scaling.md`` (compute per row; a Dask evaluation's fixed and per-chunk costs,
@@ -32,9 +33,8 @@ from pathlib import Path
 import numpy as np
 import psutil
 from common import probe, timed
-from threadpoolctl import threadpool_limits
 
-from digitnet import data, distributed, network
+from digitnet import data, distributed, engine, network
 from digitnet import train as training
 from digitnet.labels import LabelMap
 
@@ -77,9 +77,15 @@ def load(cache: Path, dtype):
     return X, y, test
 
 
-def dask_objective(client, npy: Path, Y, chunk: int):
-    dY = distributed.to_dask(Y, chunk)
-    return distributed.DaskObjective(distributed.from_npy(npy, chunk), dY, client, LAM, SIZES)
+def dask_objective(client, npy: Path, Y, chunk: int, piece_rows: int | None = None):
+    dX, dY = distributed.from_npy(npy, chunk), distributed.to_dask(Y, chunk)
+    placement = distributed.DaskRows(dX, dY, client, SIZES, piece_rows=piece_rows)
+    return engine.Objective(placement, LAM, SIZES)
+
+
+def rows_objective(X, Y, chunk: int | None, threads: int):
+    placement = engine.Rows(X, Y, SIZES, chunk_size=chunk, threads=threads)
+    return engine.Objective(placement, LAM, SIZES)
 
 
 def evaluations(args, X, Y, theta, npy, clients) -> dict[str, float]:
@@ -87,12 +93,8 @@ def evaluations(args, X, Y, theta, npy, clients) -> dict[str, float]:
     X_ram = np.array(X)
     variants = {"in memory": lambda t: network.cost_and_gradient(t, X_ram, Y, LAM, SIZES)}
     for chunk in args.chunks:
-        variants[f"chunked {chunk} (memmap)"] = lambda t, c=chunk: network.cost_and_gradient(
-            t, X, Y, LAM, SIZES, chunk_size=c
-        )
-    threaded = distributed.ThreadedObjective(
-        X, Y, LAM, SIZES, chunk_size=args.dask_chunk, n_threads=2, blas_threads=1
-    )
+        variants[f"chunked {chunk} (memmap)"] = rows_objective(X, Y, chunk, threads=1)
+    threaded = rows_objective(X, Y, args.dask_chunk, threads=2)
     variants[f"2 threads x 1 BLAS, chunk {args.dask_chunk}"] = threaded
     for workers, client in clients.items():
         objective = dask_objective(client, npy, Y, args.dask_chunk)
@@ -101,14 +103,7 @@ def evaluations(args, X, Y, theta, npy, clients) -> dict[str, float]:
         )
     big = -(-len(X) // max(clients))  # one chunk per worker, gone through in pieces
     variants[f"LocalCluster {max(clients)} workers, chunk {big} / {args.dask_chunk}"] = (
-        distributed.DaskObjective(
-            distributed.from_npy(npy, big),
-            distributed.to_dask(Y, big),
-            clients[max(clients)],
-            LAM,
-            SIZES,
-            piece_rows=args.dask_chunk,
-        )
+        dask_objective(clients[max(clients)], npy, Y, big, piece_rows=args.dask_chunk)
     )
 
     J_ref, grad_ref = variants["in memory"](theta)
@@ -148,15 +143,8 @@ def evaluations(args, X, Y, theta, npy, clients) -> dict[str, float]:
     threaded.close()
 
     # Cost-model constants. Compute per row on one core, in chunks:
-    with threadpool_limits(1, user_api="blas"):
-        one_core = statistics.median(
-            timed(
-                lambda: network.cost_and_gradient(
-                    theta, X_ram, Y, LAM, SIZES, chunk_size=args.dask_chunk
-                )
-            )
-            for _ in range(args.rounds)
-        )
+    one_thread = rows_objective(X_ram, Y, args.dask_chunk, threads=1)
+    one_core = statistics.median(timed(lambda: one_thread(theta)) for _ in range(args.rounds))
     t_row = one_core / len(X)
     # A Dask evaluation's overhead: chunks of 8 rows (compute vanishes, theta and each chunk's
     # gradient are full size), k chunks on 2 workers; fit T = fixed + per_chunk * k.
@@ -164,13 +152,10 @@ def evaluations(args, X, Y, theta, npy, clients) -> dict[str, float]:
     ks, medians = [2, 8, 32], []
     for k in ks:
         rows = 8 * k
-        objective = distributed.DaskObjective(
-            distributed.to_dask(X_ram[:rows], 8),
-            distributed.to_dask(Y[:rows], 8),
-            client,
-            LAM,
-            SIZES,
+        placement = distributed.DaskRows(
+            distributed.to_dask(X_ram[:rows], 8), distributed.to_dask(Y[:rows], 8), client, SIZES
         )
+        objective = engine.Objective(placement, LAM, SIZES)
         objective(theta)
         medians.append(
             statistics.median(
@@ -212,7 +197,7 @@ def cost_model(c, m, W, *, few_chunks=False, piece=5000, n=784, machine=MACHINE)
     and the traffic through the client's and the weights holder's links: theta to each of the
     ``W * cores`` worker processes and one gradient back per chunk. Chunks: ``piece`` rows each, or
     with ``few_chunks`` one per worker process, gone through ``piece`` rows at a time
-    (``DaskObjective(piece_rows=...)``).
+    (``DaskRows(piece_rows=...)``).
     """
     cores, ram, disk, bandwidth = (machine[k] for k in ("cores", "ram", "disk", "bandwidth"))
     share = m * n * c["itemsize"] / W

@@ -51,11 +51,17 @@ def test_help_for_every_command():
         assert "Usage: digitnet" in run(command, "--help").stdout
 
 
-def test_default_train_reads_the_embedded_digits(tmp_path):
+def test_default_train_reads_the_embedded_digits_and_keeps_the_model(tmp_path):
+    (tmp_path / "model.npz").write_bytes(b"an earlier model")
     result = run("train", cwd=tmp_path)
     accuracy = float(re.search(r"test accuracy: ([\d.]+)%", result.stdout).group(1))
     assert accuracy >= 95
-    assert list(tmp_path.iterdir()) == []  # nothing written without --out
+    # Saved under a new name, never over what is there, and said so at the end.
+    assert result.stderr.strip().splitlines()[-1] == "saved model-2.npz"
+    assert (tmp_path / "model.npz").read_bytes() == b"an earlier model"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model-2.npz", "model.npz"]
+    report = json.loads(run("evaluate", tmp_path / "model-2.npz", "--json").stdout)
+    assert report["accuracy"] >= 0.95
 
 
 def test_an_existing_model_is_not_overwritten(digits_model):
@@ -86,9 +92,11 @@ def test_an_interrupted_run_keeps_its_weights_and_resumes(tmp_path, sig):
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(6)  # start-up and some iterations
+    first = process.stderr.readline()  # "training ...": the data is loaded, training begins
+    time.sleep(3)  # some iterations (the signal handler is in place by then)
     process.send_signal(sig)
     _, stderr = process.communicate(timeout=120)
+    stderr = first + stderr
     assert process.returncode == 130, stderr
     assert "stopped: interrupted" in stderr
 
@@ -108,11 +116,38 @@ def test_an_interrupted_run_keeps_its_weights_and_resumes(tmp_path, sig):
 
 
 def test_evaluate_json(digits_model):
-    report = json.loads(run("evaluate", digits_model, "--json").stdout)
+    report = json.loads(run("evaluate", digits_model, "--json", "--all-rows").stdout)
     assert 0.9 < report["accuracy"] <= 1 and report["n"] == 1797
+    assert (report["rows"], report["seen_in_training"]) == ("all", 1797 - 360)
     assert set(report["per_class"]) == {str(d) for d in range(10)}
     assert np.sum(report["confusion"]) == 1797
     assert "precision" in run("evaluate", digits_model).stdout
+
+
+def test_evaluate_and_report_leave_out_the_training_rows(tmp_path):
+    model = tmp_path / "m.npz"
+    trained = run("train", "--max-iter", "30", "--out", model)
+    test_line = re.search(r"test accuracy: ([\d.]+)% of (\d+)", trained.stdout)
+    result = run("evaluate", model, "--json")
+    report = json.loads(result.stdout)
+    # The held-out rows are exactly train's test split: the same accuracy on the same 360 rows.
+    assert (report["rows"], report["seen_in_training"], report["n"]) == ("held-out", 0, 360)
+    assert f"{100 * report['accuracy']:.2f}" == test_line.group(1)
+    assert "left out the 1437 rows" in result.stderr and "--all-rows" in result.stderr
+    text = run("evaluate", model, "--all-rows").stdout
+    assert "all 1797 rows, 1437 seen in training" in text
+    run("report", model, "--out", tmp_path / "r.html")
+    assert "360 held-out rows" in (tmp_path / "r.html").read_text()
+
+
+def test_a_model_trained_on_a_whole_file_has_no_held_out_rows(tmp_path):
+    model = tmp_path / "m.npz"
+    run("train", "--max-iter", "5", "--test-size", "0", "--out", model)
+    refused = run("evaluate", model, check=False)
+    assert refused.returncode == 1
+    assert "all 1797 rows of sklearn digits" in refused.stderr and "--all-rows" in refused.stderr
+    report = json.loads(run("evaluate", model, "--json", "--all-rows").stdout)
+    assert (report["rows"], report["seen_in_training"]) == ("all", 1797)
 
 
 def mnist_test_digits(count):
@@ -166,6 +201,7 @@ def test_selftest_passes_and_fails_honestly():
     )
     assert result.returncode == 1
     assert "FAIL cost at lambda 0 = 0.287629" in result.stdout
+    assert "hold only for the course's own ex4data1.mat" in result.stdout  # the caveat, said
 
 
 def test_octave_export_import_round_trip(tmp_path, course_model):
@@ -251,3 +287,214 @@ def test_show_without_a_display_says_where_the_picture_is(tmp_path):
     result = run("show", "data", "--out", tmp_path / "d.png", "--show", env=env)
     assert f"wrote {tmp_path / 'd.png'}" in result.stdout
     assert "no display here" in result.stderr
+
+
+# --- one layout, one set of settings, every door failing cleanly ---------------------------------
+
+
+@pytest.fixture(scope="module")
+def row_major_course_data(tmp_path_factory):
+    """mnist20-5000.mat's 5000 digits saved row-major in an .npz, as a user might save them."""
+    mat = scipy.io.loadmat(shared_file("mnist20-5000.mat"))
+    images = mat["X"].reshape(-1, 20, 20, order="F")  # upright
+    path = tmp_path_factory.mktemp("data") / "rows.npz"
+    np.savez(
+        path,
+        X=images.reshape(len(images), 400),
+        y=mat["y"].ravel() % 10,
+        image_shape=np.array([20, 20]),
+        pixel_order=np.array("C"),
+    )
+    return path
+
+
+def test_evaluate_reads_either_pixel_order_the_same(course_model, row_major_course_data):
+    column_major = json.loads(
+        run("evaluate", course_model, "--data", shared_file("mnist20-5000.mat"), "--json").stdout
+    )
+    row_major = json.loads(
+        run("evaluate", course_model, "--data", row_major_course_data, "--json").stdout
+    )
+    assert column_major["accuracy"] == pytest.approx(0.9516, abs=1e-4)  # the course's weights
+    assert row_major["accuracy"] == column_major["accuracy"]
+    assert row_major["confusion"] == column_major["confusion"]
+
+
+def test_other_image_sizes_are_refused_or_resized(course_model):
+    mnist = shared_file("mnist-8k")
+    refused = run("evaluate", course_model, "--data", mnist, check=False)
+    assert refused.returncode == 1
+    assert "28x28" in refused.stderr and "20x20" in refused.stderr
+    assert "--resize" in refused.stderr
+    resized = json.loads(
+        run("evaluate", course_model, "--data", mnist, "--resize", "--json").stdout
+    )
+    assert resized["n"] == 3000 and resized["accuracy"] > 0.9
+
+
+def write_pngs(folder, images):
+    """Dark ink on white paper, as a scan would be."""
+    paths = []
+    for k, image in enumerate(images):
+        paths.append(folder / f"digit{k}.png")
+        Image.fromarray(255 - image).save(paths[-1])
+    return paths
+
+
+def test_a_classifier_records_its_layout_for_predict(tmp_path, mnist20):
+    from digitnet import DigitNetClassifier
+
+    X, y = mnist20
+    images, labels = mnist_test_digits(20)
+    pngs = write_pngs(tmp_path, images)
+    clf = DigitNetClassifier(max_iter=60, image_shape=(20, 20), pixel_order="F").fit(X, y % 10)
+    clf.save(tmp_path / "clf.npz")
+    read = json.loads(run("predict", tmp_path / "clf.npz", *pngs, "--json").stdout)
+    assert np.mean([r["label"] for r in read] == labels) >= 0.8
+    # Fit on bare arrays, the model says it cannot read pictures instead of guessing.
+    DigitNetClassifier(max_iter=2).fit(X, y % 10).save(tmp_path / "bare.npz")
+    result = run("predict", tmp_path / "bare.npz", pngs[0], check=False)
+    assert result.returncode == 1
+    assert "digit0.png" in result.stderr and "image_shape and pixel_order" in result.stderr
+
+
+def test_the_same_seed_gives_the_same_weights_through_every_door(tmp_path):
+    from digitnet import DigitNetClassifier, data, model_io, train
+
+    digits = data.load_digits()
+    run("train", "--test-size", "0", "--max-iter", "5", "--out", tmp_path / "cli.npz")
+    from_cli = model_io.load(tmp_path / "cli.npz").thetas
+    from_train = train.train(digits.X, digits.y, max_iter=5).thetas
+    from_classifier = DigitNetClassifier(max_iter=5).fit(digits.X, digits.y).thetas_
+    for a, b, c in zip(from_cli, from_train, from_classifier):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a, c)
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["--early-stopping", "--validation", "0"], ["--early-stopping", "--validation"]),
+        (["--solver", "adam", "--max-iter", "5"], ["--max-iter", "--epochs"]),
+        (["--solver", "lbfgs", "--epochs", "5"], ["--epochs", "--max-iter"]),
+        (["--lam", "-1"], ["--lam must be >= 0"]),
+        (["--hidden", "0"], ["--hidden"]),
+        (["--solver", "adam", "--epochs", "0"], ["--epochs must be >= 1"]),
+        (["--solver", "adam", "--workers", "2"], ["--workers"]),
+    ],
+)
+def test_usage_errors_name_the_flags_before_any_data_is_read(tmp_path, args, named):
+    result = run("train", "--data", tmp_path / "missing.mat", *args, check=False)
+    assert result.returncode == 2
+    assert all(words in result.stderr for words in named)
+    assert "missing.mat" not in result.stderr  # refused before the data was looked at
+
+
+def test_resume_keeps_the_network_and_may_write_its_own_file(tmp_path, digits_model):
+    resumed = tmp_path / "r.npz"
+    resumed.write_bytes(digits_model.read_bytes())
+    refused = run("train", "--resume", resumed, "--hidden", "50", check=False)
+    assert refused.returncode == 2
+    assert "--hidden 50" in refused.stderr and "r.npz" in refused.stderr
+    before = np.load(resumed)["history_cost"].size
+    run("train", "--resume", resumed, "--out", resumed, "--max-iter", "3")
+    assert np.load(resumed)["history_cost"].size == before + 3
+
+
+def test_resuming_into_its_own_file_keeps_it_whole_until_the_new_one_is(
+    tmp_path, digits_model, monkeypatch
+):
+    from click.testing import CliRunner
+
+    from digitnet import cli
+
+    resumed = tmp_path / "r.npz"
+    resumed.write_bytes(digits_model.read_bytes())
+    before = resumed.read_bytes()
+
+    def dies_half_way(file, **arrays):
+        file.write(b"PK\x03\x04 half a model")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez", dies_half_way)
+    args = ["train", "--resume", str(resumed), "--out", str(resumed), "--max-iter", "2"]
+    result = CliRunner().invoke(cli.main, args)
+    assert result.exit_code == 1 and "disk full" in result.output
+    assert resumed.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["r.npz"]
+
+
+def test_predict_answers_every_readable_file_and_names_the_others(tmp_path, course_model):
+    images, _ = mnist_test_digits(2)
+    good = write_pngs(tmp_path, images)
+    bad = tmp_path / "bad.txt"
+    bad.write_text("not a picture")
+    result = run("predict", course_model, good[0], bad, good[1], "--json", check=False)
+    assert result.returncode == 1
+    entries = json.loads(result.stdout)
+    assert [e["file"] for e in entries] == [str(good[0]), str(bad), str(good[1])]
+    assert "label" in entries[0] and "label" in entries[2]
+    assert set(entries[1]) == {"file", "error"} and "bad.txt" in entries[1]["error"]
+    text = run("predict", course_model, good[0], bad, good[1], check=False)
+    assert text.returncode == 1
+    assert len(text.stdout.splitlines()) == 2 and "bad.txt" in text.stderr
+
+
+def test_predict_picks_the_unit_of_largest_logit(tmp_path):
+    from digitnet import model_io
+    from digitnet.labels import LabelMap
+    from digitnet.model import Model
+
+    theta2 = np.zeros((3, 3))
+    theta2[:, 0] = [50.0, 40.0, -50.0]  # sigmoids 1.0, 1.0, ~0: a tie after the sigmoid
+    model = Model([np.zeros((2, 5)), theta2], LabelMap(["a", "b", "c"]), (2, 2), "C")
+    model_io.save(model, tmp_path / "m.npz")
+    np.save(tmp_path / "row.npy", np.full(4, 0.5))
+    result = json.loads(run("predict", tmp_path / "m.npz", tmp_path / "row.npy", "--json").stdout)
+    assert result[0]["label"] == "a"
+
+
+def test_a_closed_pipe_ends_quietly(digits_model):
+    process = subprocess.Popen(
+        [DIGITNET, "evaluate", digits_model, "--all-rows"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    process.stdout.close()  # the reader is gone before anything is written, as with `| head -0`
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 0
+    assert b"Broken pipe" not in stderr and b"Traceback" not in stderr
+
+
+def test_serve_on_a_busy_port_is_one_line(digits_model):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [DIGITNET, "serve", digits_model, "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert result.returncode == 1
+    assert result.stderr.strip().count("\n") == 0
+    assert f"port {port}" in result.stderr and "in use" in result.stderr
+
+
+def without_module(tmp_path, name):
+    """An environment where importing ``name`` fails as if it were not installed."""
+    fake = tmp_path / "missing" / name
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text(f"raise ImportError(\"No module named '{name}'\")\n")
+    path = os.pathsep.join([str(fake.parent), os.environ.get("PYTHONPATH", "")])
+    return {**os.environ, "PYTHONPATH": path}
+
+
+def test_a_missing_extra_is_named(tmp_path, digits_model):
+    dask = run("train", "--workers", "2", env=without_module(tmp_path, "distributed"), check=False)
+    assert dask.returncode == 1 and "digitnet[dask]" in dask.stderr
+    web = run("serve", digits_model, env=without_module(tmp_path, "fastapi"), check=False)
+    assert web.returncode == 1 and "digitnet[web]" in web.stderr

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import math
 import struct
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -555,3 +557,57 @@ def test_fuzz_csv(tmp_path: Path, content, dtype) -> None:
     ds = load_or_data_error(data.load_csv, path, dtype=dtype)
     if ds is not None:
         assert_valid(ds, dtype)
+
+
+# ---------------------------------------------------------------------------------------------
+# stratified_split
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    counts=st.lists(st.integers(2, 60), min_size=2, max_size=8),
+    fraction=st.floats(0.05, 0.6),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_stratified_split_keeps_each_labels_share(counts, fraction, seed):
+    y = np.random.default_rng(seed).permutation(np.repeat(np.arange(len(counts)) * 3, counts))
+    m = len(y)
+    if min(math.ceil(fraction * m), m - math.ceil(fraction * m)) < len(counts):
+        return  # too few rows for both parts to hold every label: refused (tested below)
+    train, test = data.stratified_split(y, fraction, random_state=seed)
+    assert np.array_equal(np.sort(np.concatenate([train, test])), np.arange(m))  # a partition
+    assert np.all(np.diff(train) > 0) and np.all(np.diff(test) > 0)
+    assert len(test) == math.ceil(fraction * m)
+    for label, count in zip(np.arange(len(counts)) * 3, counts):
+        # Each label's held-out count is its exact share rounded down or up.
+        held_out = np.count_nonzero(y[test] == label)
+        assert math.floor(count * len(test) / m) <= held_out <= math.ceil(count * len(test) / m)
+    again = data.stratified_split(y, fraction, random_state=seed)
+    assert np.array_equal(again[1], test)
+
+
+def test_stratified_split_is_seeded_and_refuses_what_it_cannot_do():
+    y = np.repeat(["a", "b", "c"], 20)
+    first = data.stratified_split(y, 0.25, random_state=0)[1]
+    assert not np.array_equal(first, data.stratified_split(y, 0.25, random_state=1)[1])
+    with pytest.raises(ValueError, match="label 'z' has 1 example"):
+        data.stratified_split(np.array([*y, "z"]), 0.25)
+    with pytest.raises(ValueError, match="cannot each hold all 3 labels"):
+        data.stratified_split(y, 0.02)
+    with pytest.raises(ValueError, match=r"in \(0, 1\)"):
+        data.stratified_split(y, 1.0)
+
+
+def test_idx_loads_straight_to_float32_without_a_float64_copy() -> None:
+    """Peak allocations while loading: the compressed and unpacked bytes, then X itself; a float64
+    copy (or a second float32 one) would add at least X's size again."""
+    folder = shared(MNIST8K)
+    tracemalloc.start()
+    try:
+        ds = data.load_idx_folder(folder, "train", dtype=np.float32)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert ds.X.dtype == np.float32
+    pixels = ds.X.size  # bytes of the file's pixels, once unpacked
+    assert peak < ds.X.nbytes + 2.5 * pixels  # X, the unpacked bytes, the compressed ones

@@ -1,4 +1,4 @@
-"""Chunked, threaded and Dask evaluations against the single-machine ones.
+"""Memory-bounded pieces, memmaps and Dask evaluations against the single-machine ones.
 
 Chunked sums add in another order than one big sum, so "equal" here means equal to rounding:
 the cost to 1e-12 relative and the gradient to 1e-12 of its largest element. The Dask tests start
@@ -21,7 +21,7 @@ from conftest import shared_file
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from digitnet import distributed, network
+from digitnet import distributed, engine, network
 from digitnet.labels import LabelMap
 from digitnet.train import train
 
@@ -62,7 +62,7 @@ def random_problem(seed, sizes, m, dtype=np.float64):
 def test_chunked_equals_unchunked_on_mnist20(course_problem, chunk_size, lam):
     theta, X, Y = course_problem
     whole = network.cost_and_gradient(theta, X, Y, lam, COURSE)
-    chunked = network.cost_and_gradient(theta, X, Y, lam, COURSE, chunk_size=chunk_size)
+    chunked = engine.cost_and_gradient(theta, X, Y, lam, COURSE, chunk_size=chunk_size)
     assert_same(chunked, whole)
 
 
@@ -77,7 +77,7 @@ def test_chunked_equals_unchunked_on_random_deep_networks(seed, hidden, m, chunk
     sizes = [17, *hidden, 6]
     theta, X, Y = random_problem(seed, sizes, m)
     whole = network.cost_and_gradient(theta, X, Y, 0.7, sizes)
-    assert_same(network.cost_and_gradient(theta, X, Y, 0.7, sizes, chunk_size=chunk_size), whole)
+    assert_same(engine.cost_and_gradient(theta, X, Y, 0.7, sizes, chunk_size=chunk_size), whole)
 
 
 # --- memory budget and memmaps ---------------------------------------------------------------------
@@ -86,7 +86,7 @@ def test_chunked_equals_unchunked_on_random_deep_networks(seed, hidden, m, chunk
 def test_chunk_rows_fits_the_budget_and_the_data():
     sizes = [784, 100, 10]
     per_row = distributed.work_bytes_per_row(sizes)
-    fixed = 4 * network.n_params(sizes) * 8
+    fixed = (engine.BLOCK_PIECES + 4) * network.n_params(sizes) * 8
     assert distributed.chunk_rows(60_000, sizes, fixed + 1000 * per_row) == 1000
     assert distributed.chunk_rows(60_000, sizes, fixed + 1000 * per_row + per_row - 1) == 1000
     assert distributed.chunk_rows(500, sizes, 10**12) == 500
@@ -116,14 +116,14 @@ def test_peak_memory_grows_with_the_chunk_not_with_the_data(tmp_path):
         rows = distributed.chunk_rows(m, sizes, budget)
         assert rows < 2_000
         peaks[m] = _peak_bytes(
-            lambda X=X, Y=Y, theta=theta, rows=rows: network.cost_and_gradient(
+            lambda X=X, Y=Y, theta=theta, rows=rows: engine.cost_and_gradient(
                 theta, X, Y, 1.0, sizes, chunk_size=rows
             )
         )
     assert max(peaks.values()) <= budget
     assert peaks[8_000] <= 1.1 * peaks[2_000]  # 4x the data, the same working memory
     whole = _peak_bytes(lambda: network.cost_and_gradient(theta, X, Y, 1.0, sizes))
-    assert whole > 2 * budget  # the same data unchunked needs far more
+    assert whole > 2 * budget  # the same data in one piece needs far more
 
 
 def _read_idx_images(path):
@@ -159,48 +159,7 @@ def test_memmap_cache_trains_like_the_array_in_memory(tmp_path):
     sizes = [784, 30, 10]
     theta = network.initialize(sizes, np.random.default_rng(2))
     whole = network.cost_and_gradient(theta, np.array(X), Y, 1.0, sizes)
-    assert_same(network.cost_and_gradient(theta, X, Y, 1.0, sizes, chunk_size=700), whole)
-
-
-# --- threads ---------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("chunk_size", [1, 333, 1024, 5000])
-@pytest.mark.parametrize("n_threads", [1, 2, 3])
-def test_threaded_equals_chunked(course_problem, chunk_size, n_threads):
-    theta, X, Y = course_problem
-    expected = network.cost_and_gradient(theta, X, Y, 1.0, COURSE, chunk_size=chunk_size)
-    with distributed.ThreadedObjective(
-        X, Y, 1.0, COURSE, chunk_size=chunk_size, n_threads=n_threads
-    ) as objective:
-        assert objective.blas_threads >= 1
-        assert_same(objective(theta), expected)
-        assert_same(objective(theta), expected)  # the pool is reused
-
-
-def test_threaded_with_weights_and_rows():
-    sizes = [30, 12, 8, 5]
-    theta, X, Y = random_problem(3, sizes, 1000)
-    w = np.random.default_rng(4).uniform(0, 2, len(X))
-    with distributed.ThreadedObjective(
-        X, Y, 0.5, sizes, chunk_size=77, n_threads=2, sample_weight=w
-    ) as objective:
-        assert_same(
-            objective(theta), network.cost_and_gradient(theta, X, Y, 0.5, sizes, sample_weight=w)
-        )
-        rows = np.arange(10, 1000, 7)  # train.train's mini-batch: penalty lam / (2 total)
-        share = len(rows) * w.sum() / len(X)
-        loss, grad = network.loss_sum_and_gradient(theta, X[rows], Y[rows], sizes, w[rows])
-        expected = network.regularize(theta, loss, grad, 0.5 * share / w.sum(), share, sizes)
-        assert_same(objective(theta, rows), expected)
-
-
-def test_threaded_checks_its_inputs():
-    _, X, Y = random_problem(0, [5, 3, 2], 10)
-    with pytest.raises(ValueError, match="chunk_size"):
-        distributed.ThreadedObjective(X, Y, 1.0, [5, 3, 2], chunk_size=0)
-    with pytest.raises(ValueError, match=r"X must be \(m, 5\)"):
-        distributed.ThreadedObjective(X[:, :4], Y, 1.0, [5, 3, 2], chunk_size=3)
+    assert_same(engine.cost_and_gradient(theta, X, Y, 1.0, sizes, chunk_size=700), whole)
 
 
 # --- Dask ------------------------------------------------------------------------------------------
@@ -221,7 +180,7 @@ def client():
 def course_dask(course_problem, client):
     _, X, Y = course_problem
     dX, dY = distributed.to_dask(X, CHUNK), distributed.to_dask(Y, CHUNK)
-    return distributed.DaskObjective(dX, dY, client, 1.0, COURSE)
+    return engine.Objective(distributed.DaskRows(dX, dY, client, COURSE), 1.0, COURSE)
 
 
 @pytest.fixture(scope="module")
@@ -246,8 +205,8 @@ def max_difference(model, theta):
 
 def test_dask_evaluation_equals_single_machine(course_problem, course_dask):
     theta, X, Y = course_problem
-    assert course_dask.chunks == (CHUNK,) * 7 + (100,)
-    expected = network.cost_and_gradient(theta, X, Y, 1.0, COURSE, chunk_size=CHUNK)
+    assert course_dask.placement.chunks == (CHUNK,) * 7 + (100,)
+    expected = engine.cost_and_gradient(theta, X, Y, 1.0, COURSE, chunk_size=CHUNK)
     assert_same(course_dask(theta), expected)
     assert_same(course_dask(theta), network.cost_and_gradient(theta, X, Y, 1.0, COURSE))
     with pytest.raises(ValueError, match="full batch"):
@@ -256,17 +215,13 @@ def test_dask_evaluation_equals_single_machine(course_problem, course_dask):
 
 def test_dask_pieces_of_large_chunks(course_problem, client):
     theta, X, Y = course_problem
-    objective = distributed.DaskObjective(
-        distributed.to_dask(X, 2500),
-        distributed.to_dask(Y, 2500),
-        client,
-        1.0,
-        COURSE,
-        piece_rows=700,
+    placement = distributed.DaskRows(
+        distributed.to_dask(X, 2500), distributed.to_dask(Y, 2500), client, COURSE, piece_rows=700
     )
-    assert objective.chunks == (2500, 2500)
+    assert placement.chunks == (2500, 2500)
     assert_same(
-        objective(theta), network.cost_and_gradient(theta, X, Y, 1.0, COURSE, chunk_size=700)
+        engine.Objective(placement, 1.0, COURSE)(theta),
+        engine.cost_and_gradient(theta, X, Y, 1.0, COURSE, chunk_size=700),
     )
 
 
@@ -274,7 +229,8 @@ def test_dask_retries_a_failed_evaluation_while_the_scheduler_answers(
     course_problem, course_dask, monkeypatch
 ):
     theta, X, Y = course_problem
-    chunk_sums, failures = course_dask._chunk_sums, []
+    placement = course_dask.placement
+    chunk_sums, failures = placement._chunk_sums, []
 
     def fail_once(theta):
         if not failures:
@@ -282,12 +238,12 @@ def test_dask_retries_a_failed_evaluation_while_the_scheduler_answers(
             raise OSError("a worker went away")
         return chunk_sums(theta)
 
-    monkeypatch.setattr(course_dask, "_chunk_sums", fail_once)
-    retries = course_dask.n_retries
+    monkeypatch.setattr(placement, "_chunk_sums", fail_once)
+    retries = placement.n_retries
     assert_same(
-        course_dask(theta), network.cost_and_gradient(theta, X, Y, 1.0, COURSE, chunk_size=CHUNK)
+        course_dask(theta), engine.cost_and_gradient(theta, X, Y, 1.0, COURSE, chunk_size=CHUNK)
     )
-    assert course_dask.n_retries == retries + 1
+    assert placement.n_retries == retries + 1
 
 
 def test_dask_with_weights_float32_and_an_npy_source(client, tmp_path):
@@ -295,28 +251,27 @@ def test_dask_with_weights_float32_and_an_npy_source(client, tmp_path):
     theta, X, Y = random_problem(5, sizes, 1000, np.float32)
     w = np.random.default_rng(6).uniform(0, 2, len(X)).astype(np.float32)
     np.save(tmp_path / "X.npy", X)
-    objective = distributed.DaskObjective(
+    placement = distributed.DaskRows(
         distributed.from_npy(tmp_path / "X.npy", 128),
         distributed.to_dask(Y, 128),
         client,
-        0.5,
         sizes,
         sample_weight=distributed.to_dask(w, 128),
     )
-    J, grad = objective(theta)
+    J, grad = engine.Objective(placement, 0.5, sizes)(theta)
     assert grad.dtype == np.float32
-    expected = network.cost_and_gradient(theta, X, Y, 0.5, sizes, sample_weight=w, chunk_size=128)
+    expected = engine.cost_and_gradient(theta, X, Y, 0.5, sizes, sample_weight=w, chunk_size=128)
     assert_same((J, grad), expected, tol=1e-6)
 
 
 def test_dask_refuses_mismatched_chunks(course_problem, client):
     _, X, Y = course_problem
     with pytest.raises(ValueError, match="same row chunks"):
-        distributed.DaskObjective(
-            distributed.to_dask(X, 700), distributed.to_dask(Y, 500), client, 1.0, COURSE
+        distributed.DaskRows(
+            distributed.to_dask(X, 700), distributed.to_dask(Y, 500), client, COURSE
         )
     with pytest.raises(TypeError, match="dask arrays"):
-        distributed.DaskObjective(X, Y, client, 1.0, COURSE)
+        distributed.DaskRows(X, Y, client, COURSE)
 
 
 @pytest.fixture(scope="module")
@@ -423,3 +378,14 @@ def test_a_lost_scheduler_ends_training_with_the_weights_reached(
     assert model.info["stop_reason"] == "cluster_lost" and model.info["n_iter"] == 5
     assert "scheduler" in model.info["cluster_error"]
     assert max_difference(model, chunked_run[1][4]) <= 1e-10
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"lam": -1}, "lam must be >= 0"), ({"hidden_layer_sizes": (0,)}, "hidden_layer_sizes")],
+)
+def test_train_dask_checks_its_settings_like_train(kwargs, message):
+    pytest.importorskip("dask.array")
+    X, y = np.zeros((4, 3)), np.array([0, 1, 0, 1])
+    with pytest.raises(ValueError, match=message):
+        distributed.train_dask(X, y, None, **kwargs)  # refused before the cluster is used

@@ -177,3 +177,31 @@ def test_the_classifier_is_at_the_top_of_the_package():
     import digitnet
 
     assert digitnet.DigitNetClassifier is DigitNetClassifier
+
+
+def test_an_int_is_one_hidden_layer(digits):
+    X_train, _, y_train, _ = digits
+    clf = DigitNetClassifier(hidden_layer_sizes=7, max_iter=3).fit(X_train, y_train)
+    assert clf.model_.layer_sizes == [64, 7, 10]
+
+
+def test_the_same_seed_gives_the_same_weights_as_train(digits):
+    from digitnet.train import train
+
+    X_train, _, y_train, _ = digits
+    for kwargs in ({}, {"random_state": 5, "solver": "adam", "max_iter": 2}):
+        clf = DigitNetClassifier(**{"max_iter": 4, **kwargs}).fit(X_train, y_train)
+        model = train(X_train, y_train, **{"max_iter": 4, **kwargs})
+        for a, b in zip(clf.thetas_, model.thetas):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_defaults_are_the_settings_defaults():
+    import inspect
+
+    from digitnet import settings, train
+
+    classifier = inspect.signature(DigitNetClassifier).parameters
+    function = inspect.signature(train.train).parameters
+    for name, default in settings.DEFAULTS.items():
+        assert classifier[name].default == default == function[name].default, name

@@ -44,12 +44,13 @@ def test_a_wrong_gradient_is_caught(monkeypatch):
     theta = network.initialize(sizes, rng, epsilon=1.0)
     X = rng.normal(size=(5, 3))
     Y = np.eye(2)[rng.integers(0, 2, 5)]
-    right = network.cost_and_gradient
+    right = network.loss_sum_and_gradient
 
-    def stale(theta, X, Y, lam, sizes):
-        J, grad = right(theta, X, Y, lam, sizes)
-        return J, grad * 1.01  # a 1% error, like a stale weight matrix in the gradient
+    def stale(*args, **kwargs):
+        loss, grad = right(*args, **kwargs)
+        grad *= 1.01  # a 1% error, like a stale weight matrix in the gradient
+        return loss, grad
 
-    monkeypatch.setattr(network, "cost_and_gradient", stale)
+    monkeypatch.setattr(network, "loss_sum_and_gradient", stale)
     result = gradcheck.check_gradient(theta, X, Y, 0.0, sizes)
     assert result.relative_difference == pytest.approx(0.005, rel=0.01)

@@ -53,3 +53,49 @@ def test_probabilities_where_every_output_underflows():
     model = Model(thetas, LabelMap([0, 1]), (1, 1))
     proba = model.predict_proba(np.zeros((1, 1)))
     np.testing.assert_allclose(proba, [[np.e / (1 + np.e), 1 / (1 + np.e)]], rtol=1e-12)
+
+
+def saturated_model() -> Model:
+    """Outputs whose logits are 40, 50 and -50 for every input: sigmoids 1.0, 1.0 and ~0."""
+    theta1 = np.zeros((2, 5))
+    theta2 = np.zeros((3, 3))
+    theta2[:, 0] = [40.0, 50.0, -50.0]
+    return Model([theta1, theta2], LabelMap(["a", "b", "c"]), (2, 2), "C")
+
+
+def test_every_predict_is_the_argmax_of_the_logits():
+    from digitnet import DigitNetClassifier, report
+
+    model = saturated_model()
+    X = np.random.default_rng(0).uniform(size=(4, 4))
+    assert (network.predict_proba(model.thetas, X)[:, :2] == 1.0).all()  # a tie after the sigmoid
+    np.testing.assert_array_equal(network.predict(model.thetas, X), [1, 1, 1, 1])
+    np.testing.assert_array_equal(model.predict(X), ["b"] * 4)
+    assert report.Evaluation.of(model, X, np.array(["b"] * 4), "x").accuracy == 1.0
+    np.testing.assert_array_equal(DigitNetClassifier._from_model(model).predict(X), ["b"] * 4)
+
+
+def test_repr_is_one_informative_line():
+    thetas = network.unpack(np.zeros(network.n_params([4, 3, 2])), [4, 3, 2])
+    model = Model(
+        thetas,
+        LabelMap(["cat", "dog"]),
+        (2, 2),
+        "F",
+        info={"solver": "lbfgs", "lam": 1.0, "n_iter": 7, "stop_reason": "max_iter"},
+        history={"cost": np.array([0.9, 0.5])},
+    )
+    text = repr(model)
+    assert "\n" not in text
+    for fact in ("4-3-2", "2 classes [cat, dog]", "2x2 images", "F-order", "float64"):
+        assert fact in text
+    for fact in ("lbfgs", "lam 1", "7 iterations", "cost 0.5"):
+        assert fact in text
+
+
+def test_html_card_escapes_labels_and_shows_the_architecture():
+    thetas = network.unpack(np.zeros(network.n_params([4, 3, 2])), [4, 3, 2])
+    card = Model(thetas, LabelMap(["<b>", "&"]), (2, 2))._repr_html_()
+    assert card.startswith("<table>") and card.endswith("</table>")
+    assert "4-3-2 sigmoid" in card
+    assert "&lt;b&gt;" in card and "<b>" not in card

@@ -312,11 +312,23 @@ def test_a_course_model_exports_exactly_like_ex4weights(course_model, ex4_weight
         np.testing.assert_array_equal(theta, original)
 
 
+def octave_predict(Theta1, Theta2, X):
+    """A line-by-line port of the course's predict.m (independent of digitnet's network code):
+
+    h1 = sigmoid([ones(m, 1) X] * Theta1'); h2 = sigmoid([ones(m, 1) h1] * Theta2');
+    [dummy, p] = max(h2, [], 2);
+    """
+    m = X.shape[0]
+    h1 = 1 / (1 + np.exp(-(np.hstack([np.ones((m, 1)), X]) @ Theta1.T)))
+    h2 = 1 / (1 + np.exp(-(np.hstack([np.ones((m, 1)), h1]) @ Theta2.T)))
+    return np.argmax(h2, axis=1) + 1  # Octave's max: the first largest, counted from 1
+
+
 def course_predict(mat_path, images: np.ndarray) -> np.ndarray:
     """What the course's Octave code computes: rows unrolled column-major, label 1..10 (10 = 0)."""
     mat = scipy.io.loadmat(mat_path)
     X = images.transpose(0, 2, 1).reshape(len(images), -1)  # X(i, :) = img(:)'
-    return np.argmax(network.predict_proba([mat["Theta1"], mat["Theta2"]], X), axis=1) + 1
+    return octave_predict(mat["Theta1"], mat["Theta2"], X)
 
 
 def test_export_rearranges_a_row_major_digit_model_for_the_course(tmp_path):
@@ -332,6 +344,16 @@ def test_export_rearranges_a_row_major_digit_model_for_the_course(tmp_path):
     np.testing.assert_array_equal(
         back.predict(images.transpose(0, 2, 1).reshape(200, 12)), expected
     )
+
+
+def test_float_digit_labels_are_exported_in_the_course_order(tmp_path):
+    # Labels read from a float array (0.0..9.0), in an order that is not the course's.
+    model = random_model([12, 6, 10], [float(d) for d in range(10)], (3, 4), "C", seed=6)
+    images = np.random.default_rng(5).uniform(size=(300, 3, 4))
+    expected = model.predict(images.reshape(300, 12))
+    assert len(set(expected.tolist())) > 3  # the check sees several digits, not one
+    path = model_io.export_octave(model, tmp_path / "floats.mat")
+    np.testing.assert_array_equal(course_predict(path, images) % 10, expected)
 
 
 def test_other_labels_are_exported_in_the_models_own_order(tmp_path):
@@ -363,3 +385,11 @@ def test_import_refuses_foreign_or_mismatched_mat_files(tmp_path):
     scipy.io.savemat(small, {"Theta1": np.zeros((3, 5)), "Theta2": np.zeros((2, 4))})
     with pytest.raises(ModelFileError, match=r"small.mat: weights do not fit .* 10 labels for 2"):
         model_io.import_octave(small)
+
+
+def test_an_unknown_pixel_order_is_saved_as_unknown(tmp_path):
+    model = random_model([4, 3, 2], [0, 1], (2, 2), None)
+    back = model_io.load(saved(model, tmp_path))
+    assert back.pixel_order is None
+    with pytest.raises(ValueError, match="does not record how its input rows are laid out"):
+        back.images(np.zeros((1, 4)))

@@ -138,19 +138,6 @@ def test_float32_stays_float32_and_agrees_with_float64(mnist20, ex4_weights):
     assert np.linalg.norm(g32 - g64) / np.linalg.norm(g64) < 1e-4
 
 
-@pytest.mark.parametrize("chunk_size", [1, 7, 64, 5000])
-def test_chunks_add_up_to_the_whole(chunk_size):
-    rng = np.random.default_rng(3)
-    sizes = [10, 6, 3]
-    X = rng.normal(size=(100, 10))
-    Y = np.eye(3)[rng.integers(0, 3, 100)]
-    theta = network.initialize(sizes, rng)
-    J, grad = network.cost_and_gradient(theta, X, Y, 0.5, sizes)
-    J_c, grad_c = network.cost_and_gradient(theta, X, Y, 0.5, sizes, chunk_size=chunk_size)
-    assert J_c == pytest.approx(J, rel=1e-12)
-    np.testing.assert_allclose(grad_c, grad, rtol=1e-12, atol=1e-15)
-
-
 def test_integer_sample_weights_equal_repeated_examples():
     rng = np.random.default_rng(4)
     sizes = [5, 4, 3]

@@ -323,3 +323,55 @@ def test_pickled_and_malformed_npy_files_are_refused(tiny_model, tmp_path):
 def test_bad_arrays_are_refused(tiny_model, image, message):
     with pytest.raises(ImageError, match=message):
         preprocess.prepare(image, tiny_model)
+
+
+# --- a data set's rows in the model's layout ----------------------------------------------------
+
+
+def layout_model(image_shape, pixel_order):
+    from digitnet import network
+    from digitnet.labels import LabelMap
+    from digitnet.model import Model
+
+    sizes = [image_shape[0] * image_shape[1], 3, 2]
+    theta = network.initialize(sizes, np.random.default_rng(0))
+    return Model(network.unpack(theta, sizes), LabelMap([0, 1]), image_shape, pixel_order)
+
+
+def test_rows_are_reordered_to_the_models_pixel_order():
+    from digitnet.preprocess import as_model_rows
+
+    images = np.arange(2 * 3 * 4, dtype=float).reshape(2, 3, 4)  # two upright 3x4 images
+    row_major = images.reshape(2, 12)
+    column_major = np.stack([image.T.ravel() for image in images])  # Octave's X(i, :) = img(:)'
+    to_f = as_model_rows(row_major, (3, 4), "C", layout_model((3, 4), "F"))
+    to_c = as_model_rows(column_major, (3, 4), "F", layout_model((3, 4), "C"))
+    np.testing.assert_array_equal(to_f, column_major)
+    np.testing.assert_array_equal(to_c, row_major)
+    assert as_model_rows(row_major, (3, 4), "C", layout_model((3, 4), "C")) is row_major
+
+
+def test_other_sizes_are_refused_naming_both_layouts_or_resized_like_predict():
+    from digitnet.preprocess import LayoutError, as_model_rows, prepare
+
+    model = layout_model((20, 20), "F")
+    ring = np.zeros((28, 28))
+    ring[6:22, 9:19] = 1.0
+    ring[9:19, 12:16] = 0.0
+    rows = ring.reshape(1, 784)
+    with pytest.raises(
+        LayoutError, match=r"28x28 images unrolled row-major.*20x20 images unrolled column-major"
+    ):
+        as_model_rows(rows, (28, 28), "C", model)
+    resized = as_model_rows(rows, (28, 28), "C", model, resize=True)
+    np.testing.assert_array_equal(resized[0], prepare(ring, model, invert=False))
+
+
+def test_a_model_of_unknown_layout_takes_rows_as_they_are_and_refuses_pictures():
+    from digitnet.preprocess import ImageError, as_model_rows, prepare
+
+    model = layout_model((2, 2), None)
+    rows = np.random.default_rng(1).uniform(size=(5, 4))
+    assert as_model_rows(rows, (2, 2), "F", model) is rows
+    with pytest.raises(ImageError, match="does not record how its input rows are laid out"):
+        prepare(np.eye(8), model)

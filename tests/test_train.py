@@ -2,24 +2,18 @@
 callbacks, early stopping, interrupts, resume, validation of inputs, BLAS threads)."""
 
 import json
+import tracemalloc
 
 import numpy as np
 import pytest
 from threadpoolctl import threadpool_info
 
-from digitnet import network
+from digitnet import engine, network
+from digitnet.data import stratified_split
+from digitnet.engine import _blas_pools, blas_threads
 from digitnet.labels import LabelMap
 from digitnet.model import Model
-from digitnet.train import (
-    SOLVERS,
-    History,
-    _blas_pools,
-    _objective,
-    blas_threads,
-    data_fingerprint,
-    minimize,
-    train,
-)
+from digitnet.train import SOLVERS, History, data_fingerprint, minimize, train
 
 MINI_BATCH = ("adam", "sgd")
 
@@ -85,7 +79,7 @@ def test_mini_batch_objective_averages_to_the_full_batch_cost(small):
     Y = LabelMap.fit(y).one_hot(y)
     w = np.random.default_rng(1).uniform(0, 2, len(X))
     theta = network.initialize(sizes, np.random.default_rng(2))
-    objective = _objective(X, Y, 3.0, sizes, w, None)
+    objective = engine.Objective(engine.Rows(X, Y, sizes, sample_weight=w), 3.0, sizes)
     J, grad = objective(theta)
     batches = np.array_split(np.random.default_rng(3).permutation(len(X)), 4)
     parts = [objective(theta, np.sort(rows)) for rows in batches]
@@ -124,9 +118,8 @@ def test_validation_columns_score_the_held_out_set(small, solver):
     history = model.history
     assert np.all((history["val_accuracy"] >= 0) & (history["val_accuracy"] <= 1))
     # Re-score the last row independently: unregularized cost and accuracy on the same split.
-    from sklearn.model_selection import train_test_split
-
-    _, X_val, _, y_val = train_test_split(X, y, test_size=0.2, stratify=y, random_state=0)
+    _, held_out = stratified_split(y, 0.2, random_state=0)
+    X_val, y_val = X[held_out], y[held_out]
     thetas = network.unpack(seen[-1], model.layer_sizes)
     J_val, _ = network.cost_and_gradient(
         seen[-1], X_val, model.labels.one_hot(y_val), 0.0, model.layer_sizes
@@ -234,7 +227,7 @@ def test_keyboard_interrupt_inside_the_cost_keeps_completed_weights(small, solve
     weights: the model is the last completed iteration's, or the best one's."""
     X, y = small
     weights, calls = [], {"n": 0}
-    real = network.loss_sum_and_gradient if solver in MINI_BATCH else network.cost_and_gradient
+    real = network.loss_sum_and_gradient
 
     def interrupted(*args, **kwargs):
         calls["n"] += 1
@@ -247,6 +240,7 @@ def test_keyboard_interrupt_inside_the_cost_keeps_completed_weights(small, solve
         model = train(
             X, y, solver=solver, max_iter=100, batch_size=100, validation_fraction=0.2,
             early_stopping=early_stopping, n_iter_no_change=100,
+            chunk_size=1000,  # one piece per evaluation: 12 calls are 12 evaluations
             callback=lambda history, theta: weights.append(theta.copy()),
         )  # fmt: skip
     info, history = model.info, model.history
@@ -376,7 +370,7 @@ def test_initial_flat_theta_and_sample_weight(small):
         ({"learning_rate": 0}, "learning_rate"),
         ({"momentum": 1.0}, "momentum"),
         ({"validation_fraction": 1.0}, "validation_fraction"),
-        ({"early_stopping": True}, "early_stopping"),
+        ({"early_stopping": True, "validation_fraction": 0}, "early_stopping"),
         ({"dtype": np.int32}, "dtype"),
         ({"hidden_layer_sizes": (0,)}, "hidden_layer_sizes"),
         ({"initial": np.zeros(3)}, "initial"),
@@ -446,9 +440,57 @@ def test_blas_threads_pins_other_pools_and_sets_numpys():
     assert ours and not ours & others
 
 
-def test_train_runs_small_problems_single_threaded(small):
+def test_training_runs_every_blas_pool_on_one_thread(small):
     X, y = small
     seen = []
     model = train(X, y, max_iter=1, callback=lambda h, t: seen.append(blas_threads_now()))
-    assert model.info["threads"] == 1 and set(seen[0].values()) == {1}
-    assert train(X, y, max_iter=1, threads=2).info["threads"] == 2
+    assert set(seen[0].values()) == {1}
+    assert model.info["threads"] == engine.available_cores()
+    assert train(X, y, max_iter=1, threads=3).info["threads"] == 3
+
+
+@pytest.mark.parametrize("chunk_size", [None, 150])
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_same_seed_same_weights_bit_for_bit_whatever_the_threads(mnist20, solver, chunk_size):
+    """The rows' split, which decides the order of the sums, is fixed by the data: 1, 2 and 3
+    threads give the same bits (another order of the sums would differ in the last digits)."""
+    X, y = mnist20[0][::2], mnist20[1][::2]  # 2500 rows: 3 pieces, or 17 of 150 rows
+    settings = {"solver": solver, "max_iter": 4, "chunk_size": chunk_size, "random_state": 5}
+    runs = [train(X, y, threads=threads, **settings) for threads in (1, 2, 3)]
+    for model in runs[1:]:
+        for theta, expected in zip(model.thetas, runs[0].thetas):
+            np.testing.assert_array_equal(theta, expected)
+        np.testing.assert_array_equal(model.history["cost"], runs[0].history["cost"])
+
+
+# --- the mini-batch step -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("solver", MINI_BATCH)
+def test_a_mini_batch_step_allocates_nothing_and_follows_the_formula(solver):
+    from digitnet.train import _SGD, _Adam
+
+    rng = np.random.default_rng(0)
+    theta, grads = rng.normal(size=50_000), rng.normal(size=(3, 50_000))
+    update = _Adam(theta, 1e-3) if solver == "adam" else _SGD(theta, 0.1, 0.9)
+    expected, m, v, velocity = theta.copy(), 0.0, 0.0, 0.0
+    for t, g in enumerate(grads, start=1):  # the papers' updates, written out
+        if (
+            solver == "adam"
+        ):  # Kingma and Ba's efficient form: the step size carries the corrections
+            m, v = 0.9 * m + 0.1 * g, 0.999 * v + 0.001 * g**2
+            step_size = 1e-3 * np.sqrt(1 - 0.999**t) / (1 - 0.9**t)
+            expected -= step_size * m / (np.sqrt(v) + 1e-8)
+        else:
+            velocity = 0.9 * velocity - 0.1 * g
+            expected += velocity
+    update(theta, grads[0])  # scratch buffers exist from here on
+    tracemalloc.start()
+    try:
+        update(theta, grads[1])
+        update(theta, grads[2])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2_000  # bytes: no array of 50,000 numbers (400 kB) was made
+    np.testing.assert_allclose(theta, expected, rtol=1e-6, atol=1e-9)

@@ -195,6 +195,38 @@ def test_predict_png_either_polarity(client, mode):
         assert np.allclose(response.json()["input"], expected["input"], atol=0.02)
 
 
+def test_predict_jpeg_like_the_command_line(client, tmp_path, tiny_model):
+    image = _digit_image(40)
+    path = tmp_path / "digit.jpg"
+    Image.fromarray(np.round((1 - image) * 255).astype(np.uint8)).save(path, "JPEG", quality=90)
+    jpeg = path.read_bytes()
+    upload = client.post("/api/predict", files={"file": ("digit.jpg", jpeg, "image/jpeg")})
+    raw = client.post("/api/predict", content=jpeg, headers={"content-type": "image/jpeg"})
+    expected = preprocess.prepare_file(path, tiny_model)  # what `digitnet predict` reads
+    for response in (upload, raw):
+        assert response.status_code == 200, response.text
+        assert np.allclose(response.json()["input"], expected.reshape(28, 28), atol=1e-4)
+
+
+def test_the_label_is_the_unit_of_largest_logit():
+    theta2 = np.zeros((3, 3))
+    theta2[:, 0] = [40.0, 50.0, -50.0]  # sigmoids 1.0, 1.0, ~0: a tie after the sigmoid
+    model = Model([np.zeros((2, 785)), theta2], LabelMap(["a", "b", "c"]), (28, 28), "C")
+    response = TestClient(create_app(model)).post("/api/predict", json=_pixels(_digit_image()))
+    assert response.json()["label"] == "b"
+
+
+def test_a_busy_port_is_one_clear_error():
+    from digitnet.web.app import listen
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(OSError, match=f"cannot listen on 127.0.0.1 port {port}: .*in use"):
+            listen("127.0.0.1", port)
+
+
 def test_predict_transparent_png_reads_as_white_paper(client):
     image = _digit_image(40)
     rgba = np.zeros((40, 40, 4), np.uint8)
@@ -429,7 +461,7 @@ def test_openapi_documents_every_endpoint(client):
         schema["paths"]
     )
     content = schema["paths"]["/api/predict"]["post"]["requestBody"]["content"]
-    assert {"application/json", "image/png", "multipart/form-data"} == set(content)
+    assert {"application/json", "image/png", "image/jpeg", "multipart/form-data"} == set(content)
     assert set(content["application/json"]["schema"]["required"]) == {"pixels", "width", "height"}
 
 

@@ -9,22 +9,34 @@ Heavy modules (NumPy, SciPy, scikit-learn, matplotlib) are imported inside the c
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import signal
 import sys
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import click
 
-SOLVERS = ("lbfgs", "cg", "adam", "sgd")
+from digitnet import settings
 
 
 class DigitnetGroup(click.Group):
-    """Turns any exception from a command into one line on stderr and exit code 1."""
+    """Turns any exception from a command into one line on stderr and exit code 1.
+
+    A reader that goes away (``digitnet evaluate ... | head -1``) ends the command quietly with
+    exit code 0, as ``cat`` and ``grep`` do.
+    """
 
     def invoke(self, ctx: click.Context):
         try:
-            return super().invoke(ctx)
+            try:
+                return super().invoke(ctx)
+            finally:
+                sys.stdout.flush()  # a closed pipe shows here, not at exit where none can catch it
+        except BrokenPipeError:
+            _discard_stdout()
+            ctx.exit(0)
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except Exception as err:
@@ -33,6 +45,15 @@ class DigitnetGroup(click.Group):
             message = str(err) or type(err).__name__
             click.echo(f"digitnet: error: {message}", err=True)
             ctx.exit(1)
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null, so that Python's final flush finds nowhere to fail."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 @click.group(cls=DigitnetGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -50,8 +71,8 @@ data_option = click.option(
     "--data",
     default="digits",
     show_default=True,
-    help="'digits' (scikit-learn's, built in), 'fashion-mnist', a course .mat, an IDX folder or "
-    "images file, or a .npz/.csv (layouts: digitnet.data).",
+    help="'digits' (scikit-learn's, built in), 'mnist' or 'fashion-mnist' (downloaded once), a "
+    "course .mat, an IDX folder or images file, or a .npz/.csv (layouts: digitnet.data).",
 )
 
 
@@ -137,31 +158,67 @@ def _accuracy_line(model, X, y) -> tuple[float, str]:
 # --- train ---------------------------------------------------------------------------------------
 
 
+def _setting_option(name: str, **changes):
+    """The click option of a training setting, from its one definition in ``digitnet.settings``."""
+    setting = settings.SETTINGS[name]
+    options: dict[str, Any] = {"help": setting.help}
+    if setting.kind is bool:
+        options["is_flag"] = True
+    else:
+        options["type"] = click.Choice(setting.choices) if setting.choices else setting.kind
+        if setting.default is not None and not changes.get("multiple"):
+            options.update(default=setting.default, show_default=True)
+    return click.option(setting.flag, name, **{**options, **changes})
+
+
+def _with_training_settings(command):
+    """Every training setting as an option of ``command``; they arrive in ``**chosen``."""
+    for name in reversed(settings.SETTINGS):
+        if name == "hidden_layer_sizes":
+            command = _setting_option(name, multiple=True)(command)
+        elif name == "max_iter":  # adam and sgd count epochs: --epochs
+            command = _setting_option(name, help="Iterations of lbfgs and cg. [100]")(command)
+        else:
+            command = _setting_option(name)(command)
+    return command
+
+
+def _flag_words(full_batch: bool):
+    """How the command line names a setting in an error: its flag (``--epochs`` for adam, sgd)."""
+
+    def words(name: str) -> str:
+        if name == "max_iter" and not full_batch:
+            return "--epochs"
+        return settings.SETTINGS[name].flag
+
+    return words
+
+
+def _check_training_settings(chosen: dict, epochs: int | None) -> None:
+    """Usage errors (exit 2), in flags, before any data is read; fills in ``max_iter``."""
+    solver = chosen["solver"]
+    full_batch = solver in settings.FULL_BATCH
+    if full_batch and epochs is not None:
+        raise click.UsageError(
+            f"--epochs counts passes of adam and sgd; with {solver} give --max-iter"
+        )
+    if not full_batch and chosen["max_iter"] is not None:
+        raise click.UsageError(
+            f"--max-iter counts iterations of lbfgs and cg; with {solver} give --epochs"
+        )
+    if not full_batch:
+        chosen["max_iter"] = epochs
+    given = {k: v for k, v in chosen.items() if not (k == "hidden_layer_sizes" and v is None)}
+    try:
+        settings.check(given, _flag_words(full_batch))
+    except settings.SettingError as err:
+        raise click.UsageError(str(err)) from err
+
+
 @main.command()
 @data_option
-@click.option(
-    "--hidden", type=int, multiple=True, help="Hidden layer size; repeat for more layers. [25]"
-)
-@click.option("--lam", type=float, default=1.0, show_default=True, help="Regularization lambda.")
-@click.option("--solver", type=click.Choice(SOLVERS), default="lbfgs", show_default=True)
-@click.option("--max-iter", type=int, help="Iterations (lbfgs, cg) [100].")
-@click.option("--epochs", type=int, help="Epochs (adam, sgd) [20].")
-@click.option(
-    "--batch-size", type=int, default=200, show_default=True, help="Mini-batch size (adam, sgd)."
-)
-@click.option("--lr", type=float, help="Learning rate (adam 0.001, sgd 0.1).")
-@click.option(
-    "--validation",
-    type=float,
-    default=0.0,
-    show_default=True,
-    help="Fraction held out for validation.",
-)
-@click.option(
-    "--early-stopping",
-    is_flag=True,
-    help="Stop when validation accuracy stops improving; keep the best weights.",
-)
+@_with_training_settings
+@click.option("--epochs", type=int, help="Epochs of adam and sgd (their --max-iter). [20]")
 @click.option(
     "--test-size",
     type=float,
@@ -169,46 +226,45 @@ def _accuracy_line(model, X, y) -> tuple[float, str]:
     show_default=True,
     help="Stratified test split when --data has no test set.",
 )
-@click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
     "--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True
 )
-@click.option("--threads", type=int, help="BLAS threads (default: what is fastest here).")
 @click.option(
-    "--out", type=click.Path(dir_okay=False, path_type=Path), help="Save the model here (.npz)."
+    "--threads", type=int, help="Threads evaluating rows, one BLAS thread each [all cores]."
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Save the model here (.npz). [a new model.npz, model-2.npz, ... in this folder]",
 )
 @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
 @click.option(
     "--report",
     "with_report",
     is_flag=True,
-    help="Also write an HTML report (beside --out, else report.html) on the test split.",
+    help="Also write an HTML report beside the model (MODEL.html) on the test split.",
 )
 @click.option(
     "--resume",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Continue from this model.",
+    help="Continue from this model (the same network: no --hidden); --out may be the same file.",
 )
 @click.option(
     "--chunk-size", type=int, help="Evaluate at most this many rows at a time (memory bound)."
 )
-@click.option("--scheduler", help="Train on a running Dask cluster at this address (lbfgs, cg).")
 @click.option(
-    "--workers", type=int, help="Train on a new local Dask cluster of N worker processes."
+    "--scheduler",
+    help="Train on a running Dask cluster at this address (lbfgs, cg; digitnet[dask]).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    help="Train on a new local Dask cluster of N worker processes (lbfgs, cg; digitnet[dask]).",
 )
 def train(
     data,
-    hidden,
-    lam,
-    solver,
-    max_iter,
     epochs,
-    batch_size,
-    lr,
-    validation,
-    early_stopping,
     test_size,
-    seed,
     dtype,
     threads,
     out,
@@ -218,54 +274,61 @@ def train(
     chunk_size,
     scheduler,
     workers,
+    **chosen,
 ):
-    """Train a network and print its test accuracy.
+    """Train a network, print its test accuracy and save it.
 
     With no options: the course's architecture (one hidden layer of 25) on scikit-learn's bundled
-    digits, with a stratified 20% test split.
+    digits, with a stratified 20% test split, saved to a new model.npz (model-2.npz, ... when
+    that exists) in the current folder. The training settings (--hidden to --init-epsilon) are
+    those of digitnet.train.train and DigitNetClassifier, with the same defaults.
     """
-    from sklearn.model_selection import train_test_split
-
-    from digitnet import model_io
+    from digitnet import holdout, model_io
     from digitnet import train as training
 
-    _check_out(out, force)
-    report_path = (
-        (out.with_suffix(".html") if out else Path("report.html")) if with_report else None
-    )
-    _check_out(report_path, force)
-    full_batch = solver in ("lbfgs", "cg")
-    if (epochs if full_batch else max_iter) is not None:
-        flag, use = ("--epochs", "--max-iter") if full_batch else ("--max-iter", "--epochs")
-        raise click.UsageError(f"{flag} is for the mini-batch solvers; use {use} with {solver}")
-    iterations = (max_iter or 100) if full_batch else (epochs or 20)
-
-    dataset = _load_data(data, "train", dtype)
-    test = _test_split(data, dtype)
-    X, y, X_test, y_test = dataset.X, dataset.y, None, None
-    if test is not None:
-        X_test, y_test = test.X, test.y
-    elif test_size > 0:
-        X, X_test, y, y_test = train_test_split(
-            X, y, test_size=test_size, stratify=y, random_state=seed
-        )
-    initial = model_io.load(resume) if resume else None
-    sizes = list(hidden) or ([25] if initial is None else initial.layer_sizes[1:-1])
-    click.echo(
-        f"training {'-'.join(map(str, [X.shape[1], *sizes, len(set(y.tolist()))]))} on "
-        f"{dataset.name} ({len(X)} examples) with {solver}, lam {lam}",
-        err=True,
-    )
+    chosen["hidden_layer_sizes"] = chosen["hidden_layer_sizes"] or None
+    _check_training_settings(chosen, epochs)
+    solver, seed = chosen["solver"], chosen["random_state"]
+    full_batch = solver in settings.FULL_BATCH
     on_cluster = scheduler is not None or workers is not None
     if on_cluster and not full_batch:
         raise click.UsageError("--scheduler and --workers train with lbfgs or cg")
+    out = out or _new_model_name()
+    into_resumed = resume is not None and out.exists() and out.samefile(resume)
+    if not into_resumed:
+        _check_out(out, force)
+    report_path = out.with_suffix(".html") if with_report else None
+    _check_out(report_path, force)
+    initial = model_io.load(resume) if resume else None
+    if initial is not None:
+        _check_resumable(initial, resume, chosen["hidden_layer_sizes"])
+        chosen["hidden_layer_sizes"] = tuple(initial.layer_sizes[1:-1])
+    chosen["hidden_layer_sizes"] = (
+        chosen["hidden_layer_sizes"] or settings.DEFAULTS["hidden_layer_sizes"]
+    )
+    iterations = settings.max_iter_for(solver, chosen["max_iter"])
+
+    dataset = _load_data(data, "train", dtype)
+    test = _test_split(data, dtype)
+    X, y, X_test, y_test, split = dataset.X, dataset.y, None, None, None
+    if initial is not None:
+        X = _rows_for(initial, dataset, resize=None)
+    if test is not None:
+        X_test, y_test = test.X, test.y
+        if initial is not None:
+            X_test = _rows_for(initial, test, resize=None)
+    elif test_size > 0:
+        train_rows, test_rows = _split_rows(y, test_size, seed)
+        split = holdout.describe_split(X, y, test_rows, test_size, seed)
+        X, X_test, y, y_test = X[train_rows], X[test_rows], y[train_rows], y[test_rows]
+    sizes = [X.shape[1], *chosen["hidden_layer_sizes"], len(set(y.tolist()))]
+    click.echo(
+        f"training {'-'.join(map(str, sizes))} on {dataset.name} ({len(X)} examples) with "
+        f"{solver}, lam {chosen['lam']}",
+        err=True,
+    )
     common = dict(
-        hidden_layer_sizes=sizes,
-        lam=lam,
-        solver=solver,
-        max_iter=iterations,
-        early_stopping=early_stopping,
-        random_state=seed,
+        chosen,
         initial=initial,
         image_shape=dataset.image_shape,
         pixel_order=dataset.pixel_order,
@@ -276,22 +339,13 @@ def train(
     try:
         with _sigterm_as_interrupt():
             if on_cluster:
-                model = _train_on_cluster(
-                    X, y, validation, seed, scheduler, workers, common, progress
-                )
+                model = _train_on_cluster(X, y, scheduler, workers, common, progress)
             else:
-                model = training.train(
-                    X,
-                    y,
-                    batch_size=batch_size,
-                    learning_rate=lr,
-                    validation_fraction=validation,
-                    threads=threads,
-                    progress=progress,
-                    **common,
-                )
+                model = training.train(X, y, threads=threads, progress=progress, **common)
     finally:
         progress.close()
+    if split is not None:
+        model.info["split"] = split
     info = model.info
     click.echo(
         f"stopped: {info['stop_reason']} after {info['n_iter']} {progress.unit}s "
@@ -302,11 +356,9 @@ def train(
     if X_test is not None:
         model.info["test_accuracy"], line = _accuracy_line(model, X_test, y_test)
         click.echo(f"test accuracy: {line}")
-    if out is not None:
-        model_io.save(model, out, overwrite=force or (resume is not None and out == resume))
-        click.echo(f"saved {out}", err=True)
-    elif info["stop_reason"] == "interrupted":
-        click.echo("interrupted; pass --out to keep the weights next time", err=True)
+    # Into the resumed file too: written beside it and renamed, so it stays whole until then.
+    model_io.save(model, out, overwrite=force or into_resumed)
+    click.echo(f"saved {out}", err=True)
     if report_path is not None:
         X_report, y_report, name = (
             (X, y, "the training data") if X_test is None else (X_test, y_test, "the test split")
@@ -324,49 +376,119 @@ def train(
         sys.exit(130)
 
 
-def _train_on_cluster(X, y, validation, seed, scheduler, workers, settings, progress):
-    """The Dask path of ``train``: same settings, every evaluation on the cluster's workers."""
-    from sklearn.model_selection import train_test_split
+def _new_model_name() -> Path:
+    """The first of model.npz, model-2.npz, model-3.npz, ... that does not exist here yet."""
+    path, number = Path("model.npz"), 1
+    while path.exists() or path.with_suffix(".html").exists():
+        number += 1
+        path = Path(f"model-{number}.npz")
+    return path
 
+
+def _check_resumable(initial, resume: Path, hidden) -> None:
+    """--resume continues the same network: refuse another --hidden before any data is read."""
+    have = tuple(initial.layer_sizes[1:-1])
+    if hidden is not None and tuple(hidden) != have:
+        wanted = " ".join(f"--hidden {h}" for h in hidden)
+        raise click.UsageError(
+            f"{wanted} does not match {resume} ({'-'.join(map(str, initial.layer_sizes))}); "
+            "--resume continues that network: leave out --hidden"
+        )
+
+
+def _train_on_cluster(X, y, scheduler, workers, common, progress):
+    """The Dask path of ``train``: same settings, every evaluation on the cluster's workers."""
     from digitnet import distributed
 
+    try:
+        import dask.array
+        import dask.distributed  # noqa: F401
+    except ImportError as err:
+        raise click.ClickException(
+            f"--scheduler and --workers need Dask: pip install 'digitnet[dask]' ({err})"
+        ) from err
+    fraction = settings.validation_fraction_for(
+        common.pop("validation_fraction"), common["early_stopping"]
+    )
     validation_data = None
-    if validation > 0:
-        X, X_val, y, y_val = train_test_split(
-            X, y, test_size=validation, stratify=y, random_state=seed
-        )
-        validation_data = (X_val, y_val)
+    if fraction > 0:
+        fit_rows, val_rows = _split_rows(y, fraction, common["random_state"])
+        X, y, validation_data = X[fit_rows], y[fit_rows], (X[val_rows], y[val_rows])
+    for mini_batch_only in ("batch_size", "learning_rate", "momentum"):
+        common.pop(mini_batch_only)
     where = f"the cluster at {scheduler}" if scheduler else f"a local cluster of {workers} workers"
     click.echo(f"evaluating on {where}", err=True)
     with distributed.connect(scheduler, workers) as client:
         return distributed.train_dask(
-            X, y, client, validation_data=validation_data, progress=progress, **settings
+            X, y, client, validation_data=validation_data, progress=progress, **common
         )
 
 
+def _split_rows(y, fraction, seed):
+    """(kept rows, held-out rows): ``holdout.split_rows``, its refusals as usage errors."""
+    from digitnet import holdout
+
+    try:
+        return holdout.split_rows(y, fraction, seed)
+    except ValueError as err:
+        raise click.UsageError(str(err)) from err
+
+
 def _test_split(source: str, dtype: str):
-    """The data set's own test split where it has one (IDX folders, Fashion-MNIST), else None."""
-    if source == "fashion-mnist" or Path(source).is_dir():
+    """The data set's own test split where it has one (IDX folders, MNIST, Fashion-MNIST), else None."""
+    from digitnet import datasets
+
+    if source in datasets.DATASETS or Path(source).is_dir():
         return _load_data(source, "test", dtype)
     return None
 
 
 # --- evaluate, predict ---------------------------------------------------------------------------
 
+all_rows_option = click.option(
+    "--all-rows",
+    is_flag=True,
+    help="Also score the rows MODEL trained on; by default they are left out (MODEL records them).",
+)
+resize_option = click.option(
+    "--resize",
+    is_flag=True,
+    help="Resize images of another size to MODEL's, as predict resizes a picture.",
+)
 
-@main.command()
-@model_argument
-@data_option
-@split_option
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def evaluate(model_path, data, split, as_json):
-    """Accuracy, per-class precision and recall, and the confusion matrix of MODEL on --data."""
-    import numpy as np
-    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
-    from digitnet import model_io
+def _rows_for(model, dataset, resize: bool | None):
+    """The data set's rows laid out as ``model`` reads them, or one line saying why they cannot.
 
-    model = model_io.load(model_path)
+    ``resize``: the command's --resize, or None where the command has no such option.
+    """
+    from digitnet import preprocess
+
+    try:
+        return preprocess.as_model_rows(
+            dataset.X, dataset.image_shape, dataset.pixel_order, model, resize=bool(resize)
+        )
+    except preprocess.LayoutError as err:
+        hint = "; pass --resize to resize them as `digitnet predict` resizes a picture"
+        offer = resize is not None and model.pixel_order is not None
+        raise ValueError(f"{dataset.name}: {err}{hint if offer else ''}") from err
+
+
+class _Scored(NamedTuple):
+    """What ``evaluate``, ``report`` and ``show`` score a model on."""
+
+    X: object  # (r, n) rows in the model's layout
+    y: object  # (r,) labels
+    data: str  # the data set's name, e.g. "mnist20-5000.mat"
+    name: str  # with the rows, e.g. "mnist20-5000.mat (1000 held-out rows)"
+    rows: str  # "held-out" or "all"
+    seen_in_training: int
+
+
+def _scored_data(model, data: str, split: str, all_rows: bool, resize: bool) -> _Scored:
+    """--data for judging ``model``: without the rows it trained on unless --all-rows."""
+    from digitnet import holdout
+
     dataset = _load_data(data, split, str(model.dtype))
     classes = list(model.labels.classes)
     unknown = sorted(set(dataset.y.tolist()) - set(classes), key=str)
@@ -374,17 +496,68 @@ def evaluate(model_path, data, split, as_json):
         raise ValueError(
             f"{dataset.name} has labels {unknown[:10]} the model does not know ({classes})"
         )
-    predicted = model.predict(dataset.X)
-    precision, recall, _, support = precision_recall_fscore_support(
-        dataset.y, predicted, labels=classes, zero_division=0
+    chosen = holdout.rows_to_evaluate(model, dataset.X, dataset.y, all_rows=all_rows)
+    if chosen.left_out:
+        if len(chosen.rows) == 0:
+            raise ValueError(
+                f"the model trained on all {chosen.left_out} rows of {dataset.name}, so none are "
+                "held out; pass --all-rows to score it on them anyway"
+            )
+        click.echo(
+            f"left out the {chosen.left_out} rows of {dataset.name} the model trained on "
+            "(--all-rows includes them)",
+            err=True,
+        )
+    subset = dataclasses.replace(dataset, X=dataset.X[chosen.rows], y=dataset.y[chosen.rows])
+    n = len(chosen.rows)
+    if chosen.kind == "held-out":
+        name = f"{dataset.name} ({n} held-out rows)"
+    else:
+        name = f"{dataset.name} (all {n} rows, {chosen.seen_in_training} seen in training)"
+    return _Scored(
+        _rows_for(model, subset, resize),
+        subset.y,
+        dataset.name,
+        name,
+        chosen.kind,
+        chosen.seen_in_training,
     )
-    confusion = confusion_matrix(dataset.y, predicted, labels=classes)
-    accuracy = float(np.mean(predicted == dataset.y))
+
+
+@main.command()
+@model_argument
+@data_option
+@split_option
+@all_rows_option
+@resize_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def evaluate(model_path, data, split, all_rows, resize, as_json):
+    """Accuracy, per-class precision and recall, and the confusion matrix of MODEL on --data.
+
+    Rows of --data that MODEL trained on (the training part of the split that `digitnet train`
+    made and recorded) are left out unless --all-rows; the output says which rows were scored.
+    """
+    import numpy as np
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+    from digitnet import model_io
+
+    model = model_io.load(model_path)
+    scored = _scored_data(model, data, split, all_rows, resize)
+    classes = list(model.labels.classes)
+    predicted = model.predict(scored.X)
+    precision, recall, _, support = precision_recall_fscore_support(
+        scored.y, predicted, labels=classes, zero_division=0
+    )
+    confusion = confusion_matrix(scored.y, predicted, labels=classes)
+    accuracy = float(np.mean(predicted == scored.y))
     if as_json:
         report = {
             "accuracy": accuracy,
-            "n": len(dataset.y),
-            "data": dataset.name,
+            "n": len(scored.y),
+            "data": scored.data,
+            "rows": scored.rows,
+            "seen_in_training": scored.seen_in_training,
             "classes": classes,
             "per_class": {
                 str(c): {"precision": float(p), "recall": float(r), "support": int(s)}
@@ -394,7 +567,7 @@ def evaluate(model_path, data, split, as_json):
         }
         click.echo(json.dumps(report))
         return
-    click.echo(f"{model_path} on {dataset.name}: accuracy {accuracy:.2%} of {len(dataset.y)}")
+    click.echo(f"{model_path} on {scored.name}: accuracy {accuracy:.2%} of {len(scored.y)}")
     click.echo(f"{'class':>8} {'precision':>10} {'recall':>8} {'n':>6}")
     for c, p, r, s in zip(classes, precision, recall, support):
         click.echo(f"{c!s:>8} {p:>10.3f} {r:>8.3f} {s:>6}")
@@ -410,33 +583,48 @@ def evaluate(model_path, data, split, as_json):
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one object per input.")
 def predict(model_path, images, as_json):
-    """Read the digit in each IMAGE (PNG/JPEG photo or scan, or a .npy row) with MODEL."""
+    """Read the digit in each IMAGE (PNG/JPEG photo or scan, or a .npy row) with MODEL.
+
+    Every readable IMAGE gets its answer; each unreadable one an error line (with --json an
+    object {"file", "error"}); the exit code is 1 when any failed.
+    """
     import numpy as np
 
     from digitnet import model_io, preprocess
 
     model = model_io.load(model_path)
-    rows = np.stack([preprocess.prepare_file(path, model) for path in images])
-    proba = model.predict_proba(rows)
-    results = []
-    for path, p in zip(images, proba):
-        order = np.argsort(p)[::-1]
-        results.append(
-            {
+    rows, errors = {}, {}
+    for path in images:
+        try:
+            rows[path] = preprocess.prepare_file(path, model)
+        except (ValueError, OSError) as err:  # ImageError, and anything the file system says
+            errors[path] = str(err) if str(path) in str(err) else f"{path}: {err}"
+    readable = [path for path in images if path in rows]
+    results = {path: {"file": str(path), "error": errors[path]} for path in errors}
+    if readable:
+        X = np.stack([rows[path] for path in readable])
+        for path, p, z in zip(readable, model.predict_proba(X), model.decision_function(X)):
+            order = np.argsort(-z, kind="stable")  # the predict rule: largest logit first
+            results[path] = {
                 "file": str(path),
                 "label": model.labels.classes[order[0]],
                 "probabilities": {str(c): float(v) for c, v in zip(model.labels.classes, p)},
                 "top": [(model.labels.classes[k], float(p[k])) for k in order[:3]],
             }
-        )
     if as_json:
         click.echo(
-            json.dumps([{k: r[k] for k in ("file", "label", "probabilities")} for r in results])
+            json.dumps([{k: v for k, v in results[path].items() if k != "top"} for path in images])
         )
-        return
-    for r in results:
-        top = ", ".join(f"{c} {v:.1%}" for c, v in r["top"])
-        click.echo(f"{r['file']}: {r['label']}  ({top})")
+    else:
+        for path in images:
+            r = results[path]
+            if "error" in r:
+                click.echo(f"digitnet: error: {r['error']}", err=True)
+                continue
+            top = ", ".join(f"{c} {v:.1%}" for c, v in r["top"])
+            click.echo(f"{r['file']}: {r['label']}  ({top})")
+    if errors:
+        sys.exit(1)
 
 
 # --- gradcheck, selftest -------------------------------------------------------------------------
@@ -524,6 +712,11 @@ def selftest(data_path, weights):
             )
     for name, ok, value in checks:
         click.echo(f"{'ok  ' if ok else 'FAIL'} {name}" + (f" ({value})" if value else ""))
+    if data_path is not None and not all(ok for name, ok, _ in checks if name.startswith("cost")):
+        click.echo(
+            "note: the published costs hold only for the course's own ex4data1.mat with "
+            "ex4weights.mat; other digits, such as the stand-in mnist20-5000.mat, give other costs"
+        )
     if not all(ok for _, ok, _ in checks):
         sys.exit(1)
 
@@ -536,12 +729,26 @@ def selftest(data_path, weights):
 @click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="Overwrite OUT if it exists.")
 def export_command(model_path, out, force):
-    """Write a 2-layer MODEL as a .mat with Theta1, Theta2 for the course's Octave code."""
+    """Write MODEL for use elsewhere; OUT's suffix decides how.
+
+    OUT.onnx: an ONNX graph for onnxruntime and other runtimes (needs digitnet[onnx]).
+    OUT.mat: a 2-layer MODEL as Theta1, Theta2 for the course's Octave code.
+    """
     from digitnet import model_io
 
+    suffix = out.suffix.lower()
+    if suffix not in (".onnx", ".mat"):
+        raise click.UsageError(f"{out}: OUT must end in .onnx (ONNX) or .mat (Octave)")
     _check_out(out, force)
-    model_io.export_octave(model_io.load(model_path), out, overwrite=force)
-    click.echo(f"wrote {out} (Theta1, Theta2)")
+    model = model_io.load(model_path)
+    if suffix == ".onnx":
+        from digitnet import onnx_export
+
+        onnx_export.export_onnx(model, out, overwrite=force)
+        click.echo(f"wrote {out} (ONNX: input X, outputs probabilities and label)")
+    else:
+        model_io.export_octave(model, out, overwrite=force)
+        click.echo(f"wrote {out} (Theta1, Theta2)")
 
 
 @main.command("import")
@@ -574,7 +781,9 @@ PICTURES = ("data", "hidden", "curves", "confusion", "mistakes")
 @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
 @click.option("--show", "show_window", is_flag=True, help="Open a window when a display exists.")
 @click.option("--labels/--no-labels", default=False, help="Label each digit (show data).")
-def show(kind, model_path, data, split, out, force, show_window, labels):
+@all_rows_option
+@resize_option
+def show(kind, model_path, data, split, out, force, show_window, labels, all_rows, resize):
     """Draw a picture: the data, the hidden units, learning curves, confusion or mistakes."""
     from digitnet import model_io, plots, report
 
@@ -589,30 +798,30 @@ def show(kind, model_path, data, split, out, force, show_window, labels):
             if kind == "hidden"
             else plots.plot_learning_curves(model.history)
         )
-    else:
+    elif kind == "data":
         dataset = _load_data(data, split, "float64" if model is None else str(model.dtype))
-        if kind == "data":
-            fig = plots.plot_data(
-                dataset.X,
-                dataset.image_shape,
-                dataset.pixel_order,
-                labels=dataset.y if labels else None,
-                title=dataset.name,
+        fig = plots.plot_data(
+            dataset.X,
+            dataset.image_shape,
+            dataset.pixel_order,
+            labels=dataset.y if labels else None,
+            title=dataset.name,
+        )
+    else:
+        scored = _scored_data(model, data, split, all_rows, resize)
+        evaluation = report.Evaluation.of(model, scored.X, scored.y, scored.name)
+        fig = (
+            plots.plot_confusion(evaluation.y, evaluation.predicted, list(model.labels.classes))
+            if kind == "confusion"
+            else plots.plot_mistakes(
+                evaluation.X,
+                evaluation.y,
+                evaluation.predicted,
+                evaluation.confidence,
+                model.image_shape,
+                model.known_pixel_order(),
             )
-        else:
-            evaluation = report.Evaluation.of(model, dataset.X, dataset.y, dataset.name)
-            fig = (
-                plots.plot_confusion(evaluation.y, evaluation.predicted, list(model.labels.classes))
-                if kind == "confusion"
-                else plots.plot_mistakes(
-                    evaluation.X,
-                    evaluation.y,
-                    evaluation.predicted,
-                    evaluation.confidence,
-                    model.image_shape,
-                    model.pixel_order,
-                )
-            )
+        )
     plots.save_figure(fig, out)
     click.echo(f"wrote {out}")
     if show_window:
@@ -647,14 +856,19 @@ def _open_window(png: Path) -> None:
     show_default=True,
 )
 @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
-def report_command(model_path, data, split, out, force):
-    """One self-contained HTML page: model card, metrics and every picture."""
+@all_rows_option
+@resize_option
+def report_command(model_path, data, split, out, force, all_rows, resize):
+    """One self-contained HTML page: model card, metrics and every picture.
+
+    As with evaluate, rows of --data that MODEL trained on are left out unless --all-rows.
+    """
     from digitnet import model_io
 
     _check_out(out, force)
     model = model_io.load(model_path)
-    dataset = _load_data(data, split, str(model.dtype))
-    _write_report(model, dataset.X, dataset.y, dataset.name, out, force, title=str(model_path))
+    scored = _scored_data(model, data, split, all_rows, resize)
+    _write_report(model, scored.X, scored.y, scored.name, out, force, title=str(model_path))
 
 
 def _write_report(model, X, y, name, out, force, title) -> None:
@@ -687,7 +901,9 @@ def _write_report(model, X, y, name, out, force, title) -> None:
     show_default=True,
     help="Fraction held out for validation.",
 )
-@click.option("--workers", type=int, help="Processes (default: one per core).")
+@click.option(
+    "--processes", type=click.IntRange(min=1), help="Processes to use (default: one per core)."
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
     "--out",
@@ -696,18 +912,15 @@ def _write_report(model, X, y, name, out, force, title) -> None:
     show_default=True,
 )
 @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
-def explore_command(data, lams, max_iters, hidden, validation, workers, seed, out, force):
+def explore_command(data, lams, max_iters, hidden, validation, processes, seed, out, force):
     """Train over a grid of lambda and max-iter and plot training vs validation accuracy."""
-    from sklearn.model_selection import train_test_split
-
     from digitnet import plots
     from digitnet.explore import explore
 
     _check_out(out, force)
     dataset = _load_data(data)
-    X, X_val, y, y_val = train_test_split(
-        dataset.X, dataset.y, test_size=validation, stratify=dataset.y, random_state=seed
-    )
+    keep, held_out = _split_rows(dataset.y, validation, seed)
+    X, X_val, y, y_val = dataset.X[keep], dataset.X[held_out], dataset.y[keep], dataset.y[held_out]
     records = explore(
         X,
         y,
@@ -717,7 +930,7 @@ def explore_command(data, lams, max_iters, hidden, validation, workers, seed, ou
         max_iters or (10, 30, 100, 300),
         hidden_layer_sizes=hidden or (25,),
         random_state=seed,
-        workers=workers,
+        workers=processes,
     )
     click.echo(f"{'lambda':>8} {'max_iter':>9} {'train':>7} {'validation':>11}")
     for r in records:
@@ -750,7 +963,7 @@ def serve(model_path, host, port, test_data):
         from digitnet.web import app
     except ImportError as err:
         raise click.ClickException(
-            f"the web page needs FastAPI and uvicorn: pip install 'digitnet[web]' ({err})"
+            f"serve needs the web extra (FastAPI, uvicorn): pip install 'digitnet[web]' ({err})"
         ) from err
     from digitnet import model_io
 
@@ -762,6 +975,49 @@ def serve(model_path, host, port, test_data):
     if test_data is not None:
         digits = _load_data(test_data, "test", str(model.dtype))
     app.serve(model, host, port, note=note, test_digits=digits)
+
+
+# --- the course companion: grade, notebook ------------------------------------------------------
+
+NOTEBOOK = "ex4_neural_networks.ipynb"
+
+
+@main.command("grade")
+@click.argument("solution", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=60,
+    show_default=True,
+    help="Seconds SOLUTION may take to import, and for each part.",
+)
+@click.option("--seed", type=int, help="Seed of the generated test cases [fresh each run].")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def grade_command(solution, timeout, seed, as_json):
+    """Grade your own solution of the exercise (SOLUTION.py), offline, with hints.
+
+    Exits 0 when every part passes, 1 otherwise.
+    """
+    from digitnet import grade
+
+    report = grade.grade(solution, timeout=timeout, seed=seed)
+    click.echo(json.dumps(report.to_json()) if as_json else report.table())
+    sys.exit(0 if report.passed else 1)
+
+
+@main.command("notebook")
+@click.option("--force", is_flag=True, help=f"Overwrite {NOTEBOOK} if it exists.")
+def notebook_command(force):
+    """Copy the exercise notebook into the current folder, to open in Jupyter."""
+    from importlib.resources import files
+
+    from digitnet.files import write_atomically
+
+    out = Path(NOTEBOOK)
+    _check_out(out, force)
+    text = files("digitnet.notebooks").joinpath(NOTEBOOK).read_bytes()
+    write_atomically(out, lambda file: file.write(text), overwrite=force)
+    click.echo(f"wrote {out}; open it with: jupyter lab {out}")
 
 
 if __name__ == "__main__":

@@ -41,11 +41,11 @@ import math
 import re
 import zipfile
 import zlib
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-import scipy.io
 
 __all__ = [
     "FASHION_MNIST_DIR",
@@ -61,6 +61,7 @@ __all__ = [
     "load_idx_folder",
     "load_npz",
     "read_idx",
+    "stratified_split",
     "upright_images",
 ]
 
@@ -71,7 +72,7 @@ FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 # checks in _labels exact.
 _MAX_LABEL = np.iinfo(np.int32).max
 
-_IDX_TYPES = {
+_IDX_TYPES: dict[int, np.dtype] = {
     0x08: np.dtype(">u1"),
     0x09: np.dtype(">i1"),
     0x0B: np.dtype(">i2"),
@@ -86,12 +87,12 @@ _IDX_IMAGES = re.compile(r"(?P<prefix>.*)images(?P<sep>[-.])idx3-ubyte(?:\.gz)?"
 _GZIP_MAGIC = b"\x1f\x8b"
 
 _ACCEPTED = (
-    "'digits', 'fashion-mnist', a folder of IDX files, a .mat, .npz or .csv file, "
+    "'digits', 'mnist', 'fashion-mnist', a folder of IDX files, a .mat, .npz or .csv file, "
     "or an IDX images file (*-images-idx3-ubyte[.gz])"
 )
 
 
-def upright_images(X, image_shape: tuple[int, int], pixel_order: str) -> np.ndarray:
+def upright_images(X, image_shape: Sequence[int], pixel_order: str) -> np.ndarray:
     """Rows of ``X`` as upright images.
 
     Parameters
@@ -198,6 +199,10 @@ def _as_float(a: np.ndarray, dtype: npt.DTypeLike, source: object, what: str) ->
 
 
 def _require_finite(a: np.ndarray, source: object, what: str) -> None:
+    # A sum is a scan without a temporary the size of ``a``; only a non-finite one needs the mask.
+    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf: reported below
+        if math.isfinite(a.sum(dtype=np.float64)):
+            return
     bad = ~np.isfinite(a)
     if bad.any():
         first_row = np.argwhere(bad)[0][0]
@@ -253,6 +258,44 @@ def default_image_shape(n: int) -> tuple[int, int]:
     return (side, side) if side is not None else (1, n)
 
 
+def stratified_split(
+    y, test_fraction: float, random_state: int | None = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices ``(train, test)`` of a random split that keeps each label's share in both parts.
+
+    ``ceil(test_fraction * m)`` rows go to the test part, shared among the labels in proportion to
+    their counts (whole rows by largest remainder), each label's rows drawn at random by
+    ``np.random.default_rng(random_state)``. Both index arrays are sorted. Pure NumPy: the command
+    line splits without importing scikit-learn (a second of start-up).
+
+    Raises ValueError when a label has a single example, or a part has fewer rows than labels.
+    """
+    y = np.asarray(y)
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"the test fraction must be in (0, 1), got {test_fraction!r}")
+    classes, units, counts = np.unique(y, return_inverse=True, return_counts=True)
+    m = len(y)
+    n_test = math.ceil(test_fraction * m)
+    if counts.min() < 2:
+        label = classes[np.argmin(counts)].item()  # a plain Python value, as the user wrote it
+        raise ValueError(f"label {label!r} has 1 example; a stratified split needs 2 of each")
+    if min(n_test, m - n_test) < len(classes):
+        raise ValueError(
+            f"{n_test} held-out and {m - n_test} kept rows cannot each hold all {len(classes)} labels"
+        )
+    exact = counts * n_test / m
+    share = np.floor(exact).astype(np.int64)
+    largest_remainders = np.argsort(share - exact, kind="stable")[: n_test - share.sum()]
+    share[largest_remainders] += 1
+    order = np.random.default_rng(random_state).permutation(m)
+    by_label = order[np.argsort(units.ravel()[order], kind="stable")]  # random within each label
+    starts = np.cumsum(counts) - counts
+    test = np.zeros(m, dtype=bool)
+    for start, k in zip(starts, share):
+        test[by_label[start : start + k]] = True
+    return np.flatnonzero(~test), np.flatnonzero(test)
+
+
 def _existing_file(path: str | Path) -> Path:
     path = Path(path)
     if not path.exists():
@@ -269,7 +312,7 @@ def _read_bytes(path: Path) -> bytes:
         raise DataError(f"{path}: cannot read file: {exc}") from exc
 
 
-def _missing_key(source: object, key: str, present: object) -> DataError:
+def _missing_key(source: object, key: str, present: Iterable[str]) -> DataError:
     return DataError(f"{source}: missing key {key!r}; keys present: {sorted(present)}")
 
 
@@ -278,6 +321,8 @@ def _missing_key(source: object, key: str, present: object) -> DataError:
 
 
 def _read_mat(path: str | Path) -> tuple[Path, dict[str, np.ndarray]]:
+    import scipy.io  # a quarter second of start-up that only .mat files need
+
     path = _existing_file(path)
     try:
         contents = scipy.io.loadmat(path)
@@ -353,7 +398,7 @@ def load_course_weights(path: str | Path) -> list[np.ndarray]:
     for key in ("Theta1", "Theta2"):
         if key not in arrays:
             raise _missing_key(path, key, arrays)
-    thetas = []
+    thetas: list[np.ndarray] = []
     while f"Theta{len(thetas) + 1}" in arrays:
         key = f"Theta{len(thetas) + 1}"
         theta = _as_float(arrays[key], np.float64, path, key)
@@ -433,7 +478,8 @@ def read_idx(path: str | Path) -> np.ndarray:
             f"{path}: {problem}: header says {'x'.join(map(str, dims))} items of {dtype.name}, "
             f"i.e. {expected} data bytes, but the file has {actual}"
         )
-    return np.frombuffer(data, dtype, offset=header).reshape(dims).astype(dtype.newbyteorder("="))
+    array = np.frombuffer(data, dtype, offset=header).reshape(dims)
+    return array.astype(dtype.newbyteorder("="), copy=False)
 
 
 def load_idx(
@@ -466,7 +512,9 @@ def load_idx(
     if labels.ndim != 1:
         raise DataError(f"{labels_path}: wrong shape: expected (m,) labels, got {labels.shape}")
     m, h, w = images.shape
-    X = _as_float(images.reshape(m, h * w), dtype, images_path, "images") / 255
+    # Straight from bytes to the training dtype, scaled in place: no float64 or second copy.
+    X = _as_float(images.reshape(m, h * w), dtype, images_path, "images")
+    X /= 255
     y = _labels(labels, labels_path)
     _check_xy(X, y, f"{images_path} with {labels_path}")
     return Dataset(X, y, (h, w), "C", Path(images_path).name)
@@ -607,11 +655,11 @@ def load_npz(path: str | Path, *, dtype: npt.DTypeLike = np.float64) -> Dataset:
     order = arrays.get("pixel_order", np.array("C"))
     if order.ndim != 0 or order.dtype.kind != "U" or str(order) not in ("C", "F"):
         raise DataError(f"{path}: pixel_order must be a 0-d string 'C' or 'F', not {order!r}")
-    order = str(order)
+    pixel_order = str(order)
     image_shape = None
     if X.ndim == 3:
         # The images are stored upright, so unroll them row-major; other metadata would conflict.
-        if "image_shape" in arrays or order != "C":
+        if "image_shape" in arrays or pixel_order != "C":
             raise DataError(f"{path}: image_shape and pixel_order 'F' only apply to 2-D X")
         m, h, w = X.shape
         X = X.reshape(m, h * w)
@@ -619,7 +667,7 @@ def load_npz(path: str | Path, *, dtype: npt.DTypeLike = np.float64) -> Dataset:
     y = _labels(arrays["y"], path)
     _check_xy(X, y, path)
     image_shape = image_shape or _npz_image_shape(arrays, X.shape[1], path)
-    return Dataset(X, y, image_shape, order, path.name)
+    return Dataset(X, y, image_shape, pixel_order, path.name)
 
 
 def _is_number(text: str) -> bool:
@@ -714,12 +762,13 @@ def load(source: str | Path, *, split: str = "train", dtype: npt.DTypeLike = np.
     Parameters
     ----------
     source : str or Path
-        ``"digits"`` (scikit-learn's 8x8 digits), ``"fashion-mnist"`` (Debian's
-        dataset-fashion-mnist in :data:`FASHION_MNIST_DIR`), a folder of IDX files, a ``.mat``
+        ``"digits"`` (scikit-learn's 8x8 digits), ``"mnist"`` or ``"fashion-mnist"`` (downloaded
+        on first use and cached, or Debian's dataset-fashion-mnist in :data:`FASHION_MNIST_DIR`:
+        :mod:`digitnet.datasets`), a folder of IDX files, a ``.mat``
         (course layout), ``.npz`` or ``.csv`` file, or an IDX images file
         ``*-images-idx3-ubyte[.gz]`` whose labels file lies beside it.
     split : {"train", "test"}
-        For IDX folders and "fashion-mnist"; the other sources have a single split and ignore it.
+        For IDX folders, "mnist" and "fashion-mnist"; the other sources have a single split and ignore it.
     dtype : float64 or float32
         Type of the returned ``X``.
 
@@ -730,13 +779,10 @@ def load(source: str | Path, *, split: str = "train", dtype: npt.DTypeLike = np.
     """
     if source == "digits":
         return load_digits(dtype)
-    if source == "fashion-mnist":
-        if not FASHION_MNIST_DIR.is_dir():
-            raise DataError(
-                f"{FASHION_MNIST_DIR}: folder not found; install Fashion-MNIST with "
-                "'apt-get install dataset-fashion-mnist'"
-            )
-        return load_idx_folder(FASHION_MNIST_DIR, split, dtype=dtype)
+    from digitnet import datasets  # imported here: the downloader imports this module
+
+    if source in datasets.DATASETS:
+        return load_idx_folder(datasets.fetch(str(source)), split, dtype=dtype)
     path = Path(source)
     if path.is_dir():
         return load_idx_folder(path, split, dtype=dtype)

@@ -1,29 +1,22 @@
-"""Full-batch cost and gradient beyond one piece of memory: row chunks, threads, and Dask.
+"""Beyond one piece of memory: data larger than memory, and evaluations on a Dask cluster.
 
-The cost is a sum over examples, so it splits over row chunks exactly::
-
-    J(theta) = 1/m [ sum_chunks loss_sum(chunk) + lam/2 ||W||^2 ]     (the gradient likewise)
-
-``network.loss_sum_and_gradient`` computes one chunk's sums and ``network.regularize`` turns the
-total into ``(J, grad)``. Everything here is a different way of producing the same per-chunk sums
-and then adding them **in chunk order**, so that each way gives the same numbers as
-``network.cost_and_gradient(..., chunk_size=c)`` with the same chunks:
+The cost is a sum over examples, and ``digitnet.engine`` adds the sums of pieces of rows in a fixed
+order. This module brings the rows to the engine from further away:
 
 ``chunk_rows``
-    rows per chunk for a memory budget: out of core on one machine is
-    ``network.cost_and_gradient(theta, X, Y, lam, sizes, chunk_size=chunk_rows(...))`` on a float
-    ``numpy.memmap`` (``idx_to_npy_cache`` makes one from IDX files).
-``ThreadedObjective``
-    chunks on a pool of threads (NumPy releases the GIL inside BLAS and ufuncs), with the BLAS
-    threads per pool thread set so that the cores are not oversubscribed.
-``DaskObjective``
-    chunks of a row-chunked ``dask.array`` on a ``dask.distributed`` cluster, the dask-glm way: the
-    optimizer's state stays on the client; each evaluation sends ``theta`` to the cluster once,
-    every worker sums the chunks it holds, and the client adds the per-chunk sums. A worker that
-    dies loses only chunks that Dask recomputes from their source; a lost scheduler raises
+    rows per piece for a memory budget: out of core on one machine is
+    ``engine.Rows(X, Y, sizes, chunk_size=chunk_rows(...))`` on a float ``numpy.memmap``
+    (``idx_to_npy_cache`` makes one from IDX files); the engine's threads share its pieces.
+``DaskRows``
+    a placement for ``engine.Objective``: the chunks of a row-chunked ``dask.array`` on a
+    ``dask.distributed`` cluster, the dask-glm way. The optimizer's state stays on the client; each
+    evaluation sends ``theta`` to the cluster once, every worker sums the chunks it holds (with
+    ``engine.Rows``), and the client adds the per-chunk sums in chunk order. A worker that dies
+    loses only chunks that Dask recomputes from their source; a lost scheduler raises
     ``ClusterLost``, which ``train_dask`` turns into the end of training with the weights reached.
 ``train_dask``
-    ``train.train``'s counterpart on a cluster (``digitnet train --workers N / --scheduler ADDR``).
+    ``train.train``'s counterpart on a cluster (``digitnet train --workers N / --scheduler ADDR``):
+    the same initial weights, the same ``train.minimize`` loop, through ``engine.Objective``.
 
 ``docs/scaling.md`` has the measurements and the cost model.
 
@@ -38,22 +31,19 @@ import gzip
 import math
 import os
 import time
-from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import CancelledError, ThreadPoolExecutor
+from concurrent.futures import CancelledError
 from pathlib import Path
 
 import numpy as np
-from threadpoolctl import ThreadpoolController
 
-from digitnet import network
+from digitnet import engine, network
 from digitnet.labels import LabelMap
 from digitnet.model import Model
 
 __all__ = [
     "ClusterLost",
-    "DaskObjective",
-    "ThreadedObjective",
+    "DaskRows",
     "chunk_rows",
     "connect",
     "from_npy",
@@ -64,46 +54,47 @@ __all__ = [
 ]
 
 
-def _cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
 # --- out of core on one machine ------------------------------------------------------------------
 
 
 def work_bytes_per_row(layer_sizes: Sequence[int], dtype=np.float64) -> int:
-    """Bytes of working memory ``loss_sum_and_gradient`` needs per example, an upper bound.
+    """Bytes of working memory one thread of ``engine.Rows`` needs per row of its piece, an upper
+    bound.
 
-    Per example it holds the input row and target (``n + K``), every hidden activation (kept for
-    backpropagation), and at its peak three output-sized temporaries or two deltas of the widest
-    layer: ``n + K + sum(hidden) + 3 max(s_2..s_L)`` numbers. ``tests/test_distributed.py``
-    checks the bound against ``tracemalloc``.
+    Per row its ``network.Workspace`` holds a mini-batch's gathered input, target and weight
+    (``n + K + 1``), every hidden activation (kept for backpropagation), the output ``z`` and two
+    loss temporaries (``3 K``), two deltas of the widest hidden layer, and a row sum:
+    ``n + 4 K + sum(hidden) + 2 max(hidden) + 2`` numbers. ``tests/test_distributed.py`` checks
+    the bound against ``tracemalloc``.
     """
     sizes = [int(s) for s in layer_sizes]
     n, K, hidden = sizes[0], sizes[-1], sizes[1:-1]
-    return np.dtype(dtype).itemsize * (n + K + sum(hidden) + 3 * max(sizes[1:]))
+    numbers = n + 4 * K + sum(hidden) + 2 * max(hidden, default=0) + 2
+    return np.dtype(dtype).itemsize * numbers
 
 
 def chunk_rows(
-    n_rows: int, layer_sizes: Sequence[int], memory_budget_bytes: int, dtype=np.float64
+    n_rows: int,
+    layer_sizes: Sequence[int],
+    memory_budget_bytes: int,
+    dtype=np.float64,
+    threads: int = 1,
 ) -> int:
-    """Rows per chunk so that one evaluation's working memory stays within a budget.
+    """Rows per piece (``chunk_size``) so that one evaluation's working memory stays in a budget.
 
-    The budget covers the per-example work (``work_bytes_per_row``) plus a fixed part of four
-    parameter-sized vectors (theta in the data's dtype, the gradient sum, one chunk's gradient, and
-    the result). Returns at most ``n_rows``; raises if not even one row fits.
+    The budget covers ``threads`` pieces in flight (``work_bytes_per_row`` each row) plus a fixed
+    part of ``engine.BLOCK_PIECES + 4`` parameter-sized vectors (the pieces' gradients, theta in the
+    data's dtype, the gradient sum, one layer's product, the penalty's). Returns at most ``n_rows``;
+    raises if not even one row fits.
     """
     itemsize = np.dtype(dtype).itemsize
-    fixed = 4 * network.n_params(layer_sizes) * itemsize
-    rows = (int(memory_budget_bytes) - fixed) // work_bytes_per_row(layer_sizes, dtype)
+    fixed = (engine.BLOCK_PIECES + 4) * network.n_params(layer_sizes) * itemsize
+    per_row = int(threads) * work_bytes_per_row(layer_sizes, dtype)
+    rows = (int(memory_budget_bytes) - fixed) // per_row
     if rows < 1:
-        need = fixed + work_bytes_per_row(layer_sizes, dtype)
         raise ValueError(
             f"a memory budget of {memory_budget_bytes} bytes is too small for layer sizes "
-            f"{list(layer_sizes)}: one row needs {need} bytes"
+            f"{list(layer_sizes)}: one row needs {fixed + per_row} bytes"
         )
     return int(min(rows, n_rows))
 
@@ -121,7 +112,7 @@ def idx_to_npy_cache(
     The cache holds ``X: (m, h*w)``, pixels / 255 in ``dtype`` (the values ``data.load_idx`` gives),
     row-major. It is written a block of images at a time, so memory stays small however large the
     file, then renamed into place; later calls reopen it (``mmap_mode="r"``) unless the IDX file is
-    newer. A float memmap goes straight into ``network.cost_and_gradient(..., chunk_size=...)``.
+    newer. A float memmap goes straight into ``engine.Rows(..., chunk_size=...)``.
     """
     images_path, cache_dir = Path(images_path), Path(cache_dir)
     dtype = np.dtype(dtype)
@@ -156,108 +147,12 @@ def idx_to_npy_cache(
     return np.load(cache, mmap_mode="r")
 
 
-# --- threads on one machine ----------------------------------------------------------------------
-
-
-def _check_xy(X, Y, layer_sizes, sample_weight=None):
-    X = network.as_float(X)
-    Y = np.asarray(Y, dtype=X.dtype)
-    n, K = layer_sizes[0], layer_sizes[-1]
-    if X.ndim != 2 or X.shape[1] != n or Y.shape != (len(X), K) or len(X) == 0:
-        raise ValueError(
-            f"X must be (m, {n}) and Y (m, {K}) with m > 0 for layer sizes {list(layer_sizes)}, "
-            f"got {X.shape} and {Y.shape}"
-        )
-    if sample_weight is not None:
-        sample_weight = np.asarray(sample_weight, dtype=X.dtype)
-        if sample_weight.shape != (len(X),):
-            raise ValueError(f"sample_weight must be ({len(X)},), got {sample_weight.shape}")
-    return X, Y, sample_weight
-
-
-class ThreadedObjective:
-    """``objective(theta, rows=None) -> (J, grad)`` with row chunks on a pool of threads.
-
-    Equal to ``network.cost_and_gradient(theta, X, Y, lam, layer_sizes, chunk_size=chunk_size)``:
-    the per-chunk sums are added in chunk order whichever thread finishes first. At most
-    ``2 * n_threads`` chunks are in flight, so memory grows with the chunk, not with the data (``X``
-    may be a memmap). During an evaluation the BLAS libraries run ``blas_threads`` threads each
-    (default: cores // n_threads) so that pool threads times BLAS threads fits the machine.
-
-    ``rows`` (an index array, for mini-batch solvers) evaluates those rows in one piece, averaged
-    as ``train.train``'s objective does. Use as a context manager, or call ``close()``, to stop the
-    threads.
-    """
-
-    def __init__(
-        self,
-        X,
-        Y,
-        lam: float,
-        layer_sizes: Sequence[int],
-        *,
-        chunk_size: int,
-        n_threads: int | None = None,
-        blas_threads: int | None = None,
-        sample_weight=None,
-    ) -> None:
-        self.X, self.Y, self.sample_weight = _check_xy(X, Y, layer_sizes, sample_weight)
-        self.lam, self.layer_sizes = float(lam), list(layer_sizes)
-        self.chunk_size = int(chunk_size)
-        if self.chunk_size < 1:
-            raise ValueError(f"chunk_size must be a positive number of rows, got {chunk_size}")
-        self.n_threads = int(n_threads or _cpu_count())
-        self.blas_threads = int(blas_threads or max(1, _cpu_count() // self.n_threads))
-        m = len(self.X)
-        self.total = m if self.sample_weight is None else float(np.sum(self.sample_weight))
-        self._blas = ThreadpoolController()
-        self._pool = ThreadPoolExecutor(self.n_threads, thread_name_prefix="digitnet-chunk")
-
-    def _sums(self, theta: np.ndarray, rows) -> tuple[float, np.ndarray]:
-        w = None if self.sample_weight is None else self.sample_weight[rows]
-        return network.loss_sum_and_gradient(theta, self.X[rows], self.Y[rows], self.layer_sizes, w)
-
-    def __call__(self, theta: np.ndarray, rows=None) -> tuple[float, np.ndarray]:
-        if rows is not None:
-            # A mini-batch, as train.train's objective does it: averaged over its expected share
-            # of the total weight, with the penalty kept at lam / (2 total).
-            loss, grad = self._sums(theta, rows)
-            share = len(rows) * self.total / len(self.X)
-            lam = self.lam * share / self.total
-            return network.regularize(theta, loss, grad, lam, share, self.layer_sizes)
-        theta_x = np.asarray(theta, dtype=self.X.dtype)
-        loss, grad = 0.0, np.zeros(network.n_params(self.layer_sizes), dtype=self.X.dtype)
-        pending = deque()
-        with self._blas.limit(limits=self.blas_threads, user_api="blas"):
-            for start in range(0, len(self.X), self.chunk_size):
-                chunk = slice(start, start + self.chunk_size)
-                pending.append(self._pool.submit(self._sums, theta_x, chunk))
-                if len(pending) >= 2 * self.n_threads:
-                    part_loss, part_grad = pending.popleft().result()
-                    loss += part_loss
-                    grad += part_grad
-            while pending:
-                part_loss, part_grad = pending.popleft().result()
-                loss += part_loss
-                grad += part_grad
-        return network.regularize(theta, loss, grad, self.lam, self.total, self.layer_sizes)
-
-    def close(self) -> None:
-        self._pool.shutdown()
-
-    def __enter__(self) -> ThreadedObjective:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-
 # --- Dask ----------------------------------------------------------------------------------------
 
 
 class ClusterLost(RuntimeError):
     """The Dask cluster could not finish an evaluation: the scheduler (or the connection to it)
-    went away, or workers kept failing (``DaskObjective.retries``)."""
+    went away, or workers kept failing (``DaskRows.retries``)."""
 
 
 def _identity(x):
@@ -273,19 +168,12 @@ def _aligned(a):
 
 def _block_sums(theta, X, Y, w=None, *, layer_sizes, piece_rows=None):
     """One block's ``(loss_sum, grad_sum)``, what a worker computes: in one piece, or in pieces of
-    ``piece_rows`` rows added in order (so memory grows with the piece, not the block)."""
+    ``piece_rows`` rows added in order by the engine (so memory grows with the piece)."""
     theta, X, Y, w = map(_aligned, (theta, X, Y, w))
-    if piece_rows is None or piece_rows >= len(X):
-        return network.loss_sum_and_gradient(theta, X, Y, layer_sizes, w)
-    loss, grad = 0.0, np.zeros(network.n_params(layer_sizes), dtype=X.dtype)
-    for start in range(0, len(X), piece_rows):
-        rows = slice(start, start + piece_rows)
-        part = network.loss_sum_and_gradient(
-            theta, X[rows], Y[rows], layer_sizes, None if w is None else w[rows]
-        )
-        loss += part[0]
-        grad += part[1]
-    return loss, grad
+    rows = engine.Rows(
+        X, Y, layer_sizes, sample_weight=w, threads=1, chunk_size=piece_rows or len(X)
+    )
+    return rows.sums(theta)
 
 
 def _npy_rows(path: str, start: int, stop: int) -> np.ndarray:
@@ -331,31 +219,31 @@ def to_dask(a, chunk_size: int):
     return da.from_array(np.asarray(a), chunks=chunks)
 
 
-class DaskObjective:
-    """``objective(theta) -> (J, grad)`` with the row chunks of ``X`` and ``Y`` on a Dask cluster.
+class DaskRows:
+    """The row chunks of ``X`` and ``Y`` on a Dask cluster: a placement for ``engine.Objective``.
 
     ``X: (m, n)`` and ``Y: (m, K)`` are ``dask.array``s with the same row chunks (``to_dask``,
     ``from_npy``); ``sample_weight`` an optional ``(m,)`` one chunked alike. They are computed onto
-    the workers once, here, and stay there. Each call then
+    the workers once, here, and stay there. Each ``sums(theta)`` then
 
     1. sends ``theta`` to the cluster once (one task holds it; workers fetch it from each other),
-    2. runs ``network.loss_sum_and_gradient`` on each chunk where it lives,
-    3. gathers the per-chunk sums and adds them on the client in chunk order, and
-    4. averages and regularizes them (``network.regularize``).
+    2. sums each chunk where it lives (``engine.Rows`` on one thread), and
+    3. gathers the per-chunk sums and adds them on the client in chunk order,
 
-    So the result equals ``network.cost_and_gradient(..., chunk_size=c)`` with the same chunks,
-    whichever worker computed what. Full batch only: ``rows`` must be ``None``.
+    so ``engine.Objective(DaskRows(...), lam, sizes)`` gives the numbers of
+    ``engine.Objective(engine.Rows(..., chunk_size=c), lam, sizes)`` with the same chunks, whichever
+    worker computed what. Full batch only: ``rows`` must be ``None``.
 
     ``piece_rows`` lets a worker go through a chunk that many rows at a time (its working memory
     then grows with the piece), so that chunks can be large and few: every chunk costs the client
     and the scheduler a task and a gradient to receive (``docs/scaling.md``). The pieces of a chunk
     are added on the worker, then the chunks on the client, an order that differs from
-    ``cost_and_gradient(chunk_size=piece_rows)`` by rounding alone.
+    ``Rows(chunk_size=piece_rows)`` by rounding alone.
 
     A worker that dies is survived: the scheduler recomputes its chunks from their source (the
     graph) and reruns its tasks; an evaluation that still fails with an error of communication is
     tried again, up to ``retries`` times, while the scheduler answers. A lost scheduler raises
-    ``ClusterLost``. ``best_theta`` and ``best_cost`` keep the lowest-cost weights evaluated.
+    ``ClusterLost``.
     """
 
     def __init__(
@@ -363,7 +251,6 @@ class DaskObjective:
         X,
         Y,
         client,
-        lam: float,
         layer_sizes: Sequence[int],
         *,
         sample_weight=None,
@@ -387,8 +274,8 @@ class DaskObjective:
             )
         dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.dtype(np.float64)
         X, Y = X.astype(dtype).rechunk({1: -1}), Y.astype(dtype).rechunk({1: -1})
-        self.client, self.lam, self.layer_sizes = client, float(lam), list(layer_sizes)
-        self.dtype, self.chunks = dtype, X.chunks[0]
+        self.client, self.layer_sizes = client, list(layer_sizes)
+        self.dtype, self.chunks, self.n_rows = dtype, X.chunks[0], int(X.shape[0])
         arrays = [X, Y] if sample_weight is None else [X, Y, sample_weight.astype(dtype)]
         if sample_weight is not None and sample_weight.chunks[0] != X.chunks[0]:
             raise ValueError("sample_weight must have the row chunks of X")
@@ -398,13 +285,12 @@ class DaskObjective:
         self._blocks = [client.compute(list(a.to_delayed().ravel())) for a in arrays]
         wait([f for blocks in self._blocks for f in blocks])
         if sample_weight is None:
-            self.total = X.shape[0]
+            self.total: float = self.n_rows
         else:
             sums = client.gather(client.map(np.sum, self._blocks[2], pure=False))
             self.total = float(sum(sums))  # per chunk on the workers, then in chunk order
         self.piece_rows = None if piece_rows is None else int(piece_rows)
         self.retries, self.n_retries, self.n_evaluations = int(retries), 0, 0
-        self.best_cost, self.best_theta = math.inf, None
 
     def _chunk_sums(self, theta: np.ndarray) -> list[tuple[float, np.ndarray]]:
         """Steps 1-3: every chunk's ``(loss_sum, grad_sum)``, in chunk order."""
@@ -430,11 +316,12 @@ class DaskObjective:
         except Exception:
             return False
 
-    def __call__(self, theta: np.ndarray, rows=None) -> tuple[float, np.ndarray]:
+    def sums(self, theta: np.ndarray, rows=None) -> tuple[float, np.ndarray]:
+        """``(loss_sum, grad_sum)`` over every row, the chunks' sums added in chunk order."""
         from distributed.comm import CommClosedError
 
         if rows is not None:
-            raise ValueError("DaskObjective evaluates the full batch only (rows must be None)")
+            raise ValueError("DaskRows evaluates the full batch only (rows must be None)")
         theta = np.asarray(theta, dtype=np.float64)
         for attempt in range(self.retries + 1):
             try:
@@ -448,15 +335,13 @@ class DaskObjective:
                 if attempt == self.retries:
                     raise ClusterLost(f"{attempt + 1} tries failed, the last with {err!r}") from err
                 self.n_retries += 1
-        loss, grad = 0.0, np.zeros(network.n_params(self.layer_sizes), dtype=self.dtype)
-        for part_loss, part_grad in results:
-            loss += part_loss
-            grad += part_grad
-        J, grad = network.regularize(theta, loss, grad, self.lam, self.total, self.layer_sizes)
+        grad = np.zeros(network.n_params(self.layer_sizes), dtype=self.dtype)
+        loss = engine.add_in_order(results, grad)  # in chunk order, whoever finished first
         self.n_evaluations += 1
-        if J < self.best_cost:
-            self.best_cost, self.best_theta = J, theta.copy()
-        return J, grad
+        return loss, grad
+
+    def close(self) -> None:
+        """Nothing to stop: the chunks' futures go with this object."""
 
 
 def connect(scheduler: str | None = None, workers: int | None = None, **kwargs):
@@ -475,7 +360,7 @@ def connect(scheduler: str | None = None, workers: int | None = None, **kwargs):
     if scheduler is not None:
         return Client(scheduler, **kwargs)
     cluster = {
-        "n_workers": int(workers or _cpu_count()),
+        "n_workers": int(workers or engine.available_cores()),
         "threads_per_worker": 1,
         "processes": True,
         "host": "127.0.0.1",
@@ -504,7 +389,7 @@ def train_dask(
     initial: Model | np.ndarray | None = None,
     labels: LabelMap | Sequence | None = None,
     image_shape: tuple[int, int] | None = None,
-    pixel_order: str = "C",
+    pixel_order: str | None = None,
     dtype=None,
     callback=None,
     progress=None,
@@ -513,10 +398,10 @@ def train_dask(
 
     ``X`` is a row-chunked ``dask.array`` (its chunks are used, or ``chunk_size`` rows) or an
     array, cut into ``chunk_size`` rows (default: ``chunk_rows`` for ``DEFAULT_CHUNK_BYTES``);
-    ``y`` holds its ``(m,)`` labels (NumPy or dask). ``piece_rows``: see ``DaskObjective``. The
+    ``y`` holds its ``(m,)`` labels (NumPy or dask). ``piece_rows``: see ``DaskRows``. The
     other arguments mean what they mean for ``train.train``; the solver must be a full-batch one
     (``"lbfgs"``, ``"cg"``). The optimizer runs here, on the client, through ``train.minimize``;
-    the cluster only evaluates (``DaskObjective``). With the same chunks, seed and settings, the
+    the cluster only evaluates (``DaskRows``). With the same chunks, seed and settings, the
     weights equal those of ``train.train(X, y, chunk_size=c, ...)`` to rounding. A resumed
     ``initial`` Model gives its weights, labels and image layout; its history is carried on, as by ``train.train``.
 
@@ -527,7 +412,20 @@ def train_dask(
     import dask.array as da
 
     from digitnet import train as training
+    from digitnet.settings import check as check_settings
 
+    check_settings(
+        {
+            "hidden_layer_sizes": hidden_layer_sizes,
+            "lam": lam,
+            "solver": solver,
+            "max_iter": max_iter,
+            "tol": tol,
+            "n_iter_no_change": n_iter_no_change,
+            "random_state": random_state,
+            "init_epsilon": init_epsilon,
+        }
+    )
     if solver not in ("lbfgs", "cg"):
         raise ValueError(f"train_dask runs the full-batch solvers 'lbfgs' and 'cg', not {solver!r}")
     if early_stopping and validation_data is None:
@@ -556,7 +454,8 @@ def train_dask(
     dY = da.from_array(units, chunks=(dX.chunks[0],)).map_blocks(
         _one_hot, len(labels), dtype, dtype=dtype, new_axis=1, chunks=(dX.chunks[0], (len(labels),))
     )
-    objective = DaskObjective(dX, dY, client, lam, layer_sizes, piece_rows=piece_rows)
+    placement = DaskRows(dX, dY, client, layer_sizes, piece_rows=piece_rows)
+    objective = engine.Objective(placement, lam, layer_sizes)
     lost = []
 
     def evaluate(theta, rows=None):
@@ -571,19 +470,18 @@ def train_dask(
         X_val, y_val = validation_data
         validate = training.validator(np.asarray(X_val, dtype), y_val, labels, layer_sizes)
     start = time.perf_counter()
-    with training.blas_threads(1):  # the client only runs the optimizer's vector updates
-        result = training.minimize(
-            evaluate,
-            theta0,
-            solver=solver,
-            max_iter=max_iter,
-            tol=tol,
-            validate=validate,
-            early_stopping=early_stopping,
-            n_iter_no_change=n_iter_no_change,
-            callback=callback,
-            progress=progress,
-        )
+    result = training.minimize(
+        evaluate,
+        theta0,
+        solver=solver,
+        max_iter=max_iter,
+        tol=tol,
+        validate=validate,
+        early_stopping=early_stopping,
+        n_iter_no_change=n_iter_no_change,
+        callback=callback,
+        progress=progress,
+    )
     elapsed = time.perf_counter() - start
     if lost:
         result = dataclasses.replace(result, stop_reason="cluster_lost")
@@ -599,9 +497,9 @@ def train_dask(
         "n_iter_no_change": int(n_iter_no_change),
         "n_train": int(X.shape[0]),
         "n_validation": 0 if validation_data is None else len(validation_data[0]),
-        "chunks": [int(c) for c in objective.chunks],
+        "chunks": [int(c) for c in placement.chunks],
         "piece_rows": piece_rows,
-        "n_evaluations": objective.n_evaluations,
+        "n_evaluations": placement.n_evaluations,
         "scheduler": client.scheduler.address,
         "n_workers": None if lost else len(client.scheduler_info()["workers"]),
     }

@@ -8,40 +8,47 @@ the course's Octave weights.
 
 from __future__ import annotations
 
-from numbers import Integral, Real
+from numbers import Integral
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
 
-from digitnet import model_io
+from digitnet import model_io, settings
 from digitnet import train as training
 from digitnet.labels import LabelMap
 from digitnet.model import Model
-
-SOLVERS = ("lbfgs", "cg", "adam", "sgd")
+from digitnet.settings import DEFAULTS
 
 
 class DigitNetClassifier(ClassifierMixin, BaseEstimator):
     """A sigmoid network trained on the course's regularized cross-entropy cost.
 
+    The training parameters are ``digitnet.train.train``'s, with the same defaults and checks
+    (``digitnet.settings``): ``random_state=0`` gives the weights ``train.train`` gives.
+
     Parameters
     ----------
-    hidden_layer_sizes : sizes of the hidden layers, ``(25,)`` as in the course.
+    hidden_layer_sizes : sizes of the hidden layers, ``(25,)`` as in the course (an int: one).
     lam : regularization strength lambda (the penalty is ``lam / (2 m)`` times the squared weights).
     solver : ``"lbfgs"``, ``"cg"`` (full batch) or ``"adam"``, ``"sgd"`` (mini-batch).
-    max_iter : iterations (lbfgs, cg) or epochs (adam, sgd).
+    max_iter : iterations (lbfgs, cg) or epochs (adam, sgd); None: 100 iterations or 20 epochs.
     tol : stop when the cost improves less than this (solver-specific, see ``digitnet.train``).
     batch_size : mini-batch size for adam and sgd.
     learning_rate : step size for adam and sgd; ``None`` takes the solver's default.
+    momentum : momentum of sgd.
     early_stopping : hold out ``validation_fraction`` of the data and keep the weights with the best
         validation accuracy, stopping after ``n_iter_no_change`` iterations without improvement.
-    validation_fraction : share of the training data held out for validation scores.
+    validation_fraction : share of the training data held out for validation scores; None: 0.1
+        when early stopping, else none.
     n_iter_no_change : patience of early stopping.
     init_epsilon : initial weights are uniform in ``[-init_epsilon, init_epsilon]`` (the course's
         0.12); ``None`` uses ``sqrt(6) / sqrt(L_in + L_out)`` per layer.
-    random_state : seed or ``RandomState`` for the initial weights and data splits.
+    random_state : seed (int or None) or ``RandomState`` for the initial weights and data splits.
+    image_shape, pixel_order : how a row of ``X`` is an image, ``(height, width)`` and ``"C"``
+        (row-major) or ``"F"`` (column-major, the course's ``.mat``). The saved model records
+        them, so ``digitnet predict`` reads pictures right; without them it refuses pictures.
     warm_start : continue from the previous fit's weights.
     verbose : print one line per iteration.
 
@@ -54,19 +61,22 @@ class DigitNetClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(
         self,
-        hidden_layer_sizes=(25,),
+        hidden_layer_sizes=DEFAULTS["hidden_layer_sizes"],
         *,
-        lam=1.0,
-        solver="lbfgs",
-        max_iter=200,
-        tol=1e-8,
-        batch_size=200,
-        learning_rate=None,
-        early_stopping=False,
-        validation_fraction=0.1,
-        n_iter_no_change=10,
-        init_epsilon=0.12,
-        random_state=None,
+        lam=DEFAULTS["lam"],
+        solver=DEFAULTS["solver"],
+        max_iter=DEFAULTS["max_iter"],
+        tol=DEFAULTS["tol"],
+        batch_size=DEFAULTS["batch_size"],
+        learning_rate=DEFAULTS["learning_rate"],
+        momentum=DEFAULTS["momentum"],
+        early_stopping=DEFAULTS["early_stopping"],
+        validation_fraction=DEFAULTS["validation_fraction"],
+        n_iter_no_change=DEFAULTS["n_iter_no_change"],
+        init_epsilon=DEFAULTS["init_epsilon"],
+        random_state=DEFAULTS["random_state"],
+        image_shape=None,
+        pixel_order=None,
         warm_start=False,
         verbose=False,
     ):
@@ -77,11 +87,14 @@ class DigitNetClassifier(ClassifierMixin, BaseEstimator):
         self.tol = tol
         self.batch_size = batch_size
         self.learning_rate = learning_rate
+        self.momentum = momentum
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.init_epsilon = init_epsilon
         self.random_state = random_state
+        self.image_shape = image_shape
+        self.pixel_order = pixel_order
         self.warm_start = warm_start
         self.verbose = verbose
 
@@ -100,30 +113,39 @@ class DigitNetClassifier(ClassifierMixin, BaseEstimator):
         labels = self.model_.labels if warm else LabelMap.fit(y)
         if warm and not set(np.unique(y).tolist()) <= set(labels.classes):
             raise ValueError("warm_start needs the classes of the first fit")
-        # An integer seed drawn from random_state: reproducible when it is an int or a RandomState.
-        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         self.model_ = training.train(
             X,
             y,
-            hidden_layer_sizes=tuple(self.hidden_layer_sizes),
+            hidden_layer_sizes=settings.hidden_sizes(self.hidden_layer_sizes),
             lam=self.lam,
             solver=self.solver,
             max_iter=self.max_iter,
             tol=self.tol,
             batch_size=self.batch_size,
             learning_rate=self.learning_rate,
+            momentum=self.momentum,
             early_stopping=self.early_stopping,
-            validation_fraction=self.validation_fraction if self.early_stopping else 0.0,
+            validation_fraction=self.validation_fraction,
             n_iter_no_change=self.n_iter_no_change,
-            random_state=seed,
+            random_state=self._seed(),
             init_epsilon=self.init_epsilon,
             initial=self.model_ if warm else None,
             labels=labels,
+            image_shape=self.image_shape,
+            pixel_order=self.pixel_order,
             sample_weight=sample_weight,
             progress=self._print_row if self.verbose else None,
         )
         self._set_fitted_attributes()
         return self
+
+    def _seed(self) -> int | None:
+        """``random_state`` as ``train.train`` takes it: an int or None as it is (so
+        ``random_state=0`` gives the weights ``train.train(random_state=0)`` gives), and a
+        ``RandomState`` as an int drawn from it."""
+        if self.random_state is None or isinstance(self.random_state, Integral):
+            return None if self.random_state is None else int(self.random_state)
+        return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
 
     def _set_fitted_attributes(self) -> None:
         history = self.model_.history
@@ -151,7 +173,8 @@ class DigitNetClassifier(ClassifierMixin, BaseEstimator):
     def predict(self, X) -> np.ndarray:
         """Most likely class ``(m,)`` for each row of ``X``."""
         check_is_fitted(self)
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
+        return self.model_.predict(X.astype(self.model_.dtype, copy=False))
 
     def save(self, path, *, overwrite: bool = False):
         """Write the fitted network to a digitnet model file (``.npz``, no pickle)."""
@@ -173,6 +196,8 @@ class DigitNetClassifier(ClassifierMixin, BaseEstimator):
         info = model.info
         clf = cls(
             hidden_layer_sizes=tuple(model.layer_sizes[1:-1]),
+            image_shape=model.image_shape if model.pixel_order else None,
+            pixel_order=model.pixel_order,
             **{k: info[k] for k in ("lam", "solver", "max_iter") if k in info},
         )
         clf.model_ = model
@@ -181,41 +206,19 @@ class DigitNetClassifier(ClassifierMixin, BaseEstimator):
         return clf
 
     def _check_params(self) -> None:
-        """Messages name the parameter, as scikit-learn's own estimators do."""
-        sizes = self.hidden_layer_sizes
-        if isinstance(sizes, Integral):
-            sizes = (sizes,)
-        if not all(isinstance(s, Integral) and s >= 1 for s in sizes):
-            raise ValueError(
-                f"hidden_layer_sizes must be positive integers, got {self.hidden_layer_sizes!r}"
-            )
-        if self.solver not in SOLVERS:
-            raise ValueError(f"solver must be one of {SOLVERS}, got {self.solver!r}")
-        _number("lam", self.lam, low=0)
-        _number("max_iter", self.max_iter, low=1, integer=True)
-        _number("tol", self.tol, low=0)
-        _number("batch_size", self.batch_size, low=1, integer=True)
-        _number("n_iter_no_change", self.n_iter_no_change, low=1, integer=True)
-        _number("validation_fraction", self.validation_fraction, low=0, high=1, open_high=True)
-        if self.learning_rate is not None:
-            _number("learning_rate", self.learning_rate, low=0, open_low=True)
-        if self.init_epsilon is not None:
-            _number("init_epsilon", self.init_epsilon, low=0, open_low=True)
-        if self.early_stopping and self.validation_fraction == 0:
-            raise ValueError("early_stopping needs validation_fraction > 0")
+        """Messages name the parameter, as scikit-learn's own estimators do (``settings.check``)."""
+        values = {name: getattr(self, name) for name in settings.SETTINGS}
+        if isinstance(self.random_state, np.random.RandomState):
+            del values["random_state"]  # the one door that also takes a RandomState
+        settings.check(values)
+        if self.image_shape is not None and not (
+            len(self.image_shape) == 2 and all(isinstance(s, Integral) for s in self.image_shape)
+        ):
+            raise ValueError(f"image_shape must be (height, width), got {self.image_shape!r}")
+        if self.pixel_order not in ("C", "F", None):
+            raise ValueError(f"pixel_order must be 'C', 'F' or None, got {self.pixel_order!r}")
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         return tags
-
-
-def _number(name, value, *, low=None, high=None, integer=False, open_low=False, open_high=False):
-    kind = Integral if integer else Real
-    if isinstance(value, bool) or not isinstance(value, kind) or not np.isfinite(value):
-        what = "an integer" if integer else "a finite number"
-        raise ValueError(f"{name} must be {what}, got {value!r}")
-    if low is not None and (value < low or (open_low and value == low)):
-        raise ValueError(f"{name} must be {'>' if open_low else '>='} {low}, got {value!r}")
-    if high is not None and (value > high or (open_high and value == high)):
-        raise ValueError(f"{name} must be {'<' if open_high else '<='} {high}, got {value!r}")

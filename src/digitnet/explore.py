@@ -9,13 +9,12 @@ independent and go to separate processes, one BLAS thread each.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
-from digitnet import network
+from digitnet import engine, network
 from digitnet import train as training
 from digitnet.labels import LabelMap
 
@@ -50,7 +49,7 @@ def explore(
     max_iters = sorted(int(k) for k in max_iters)
     if not lams or not max_iters or min(max_iters) < 1:
         raise ValueError("explore needs at least one lambda and one max_iter >= 1")
-    workers = min(len(lams), workers or os.cpu_count() or 1)
+    workers = min(len(lams), workers or engine.available_cores())
     jobs = [
         (X, y, X_val, y_val, lam, max_iters, tuple(hidden_layer_sizes), solver, random_state)
         for lam in lams

@@ -15,7 +15,7 @@ from typing import IO
 
 def write_atomically(
     path: str | os.PathLike,
-    write: Callable[[IO[bytes]], None],
+    write: Callable[[IO[bytes]], object],
     *,
     overwrite: bool = False,
     error: type[Exception] = FileExistsError,

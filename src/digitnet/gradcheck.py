@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from digitnet import network
+from digitnet import engine, network
 
 DEFAULT_EPSILON = 1e-4
 
@@ -84,7 +84,8 @@ def check_gradient(
     max_checks: int | None = None,
     rng: np.random.Generator | None = None,
 ) -> GradientCheck:
-    """Compare ``network.cost_and_gradient`` with central differences at ``theta``.
+    """Compare backpropagation (through ``engine.Objective``, as training evaluates) with
+    central differences at ``theta``.
 
     Parameters
     ----------
@@ -99,17 +100,14 @@ def check_gradient(
     """
     X = np.asarray(X, dtype=np.float64)
     theta = np.asarray(theta, dtype=np.float64)
-    _, analytic = network.cost_and_gradient(theta, X, Y, lam, layer_sizes)
     if max_checks is None or max_checks >= theta.size:
         indices = np.arange(theta.size)
     else:
         rng = np.random.default_rng(0) if rng is None else rng
         indices = np.sort(rng.choice(theta.size, size=max_checks, replace=False))
-
-    def cost(t: np.ndarray) -> float:
-        return network.cost_and_gradient(t, X, Y, lam, layer_sizes)[0]
-
-    numeric = numerical_gradient(cost, theta, epsilon, indices)
+    with engine.Objective(engine.Rows(X, Y, layer_sizes), lam, layer_sizes) as objective:
+        _, analytic = objective(theta)
+        numeric = numerical_gradient(lambda t: objective(t)[0], theta, epsilon, indices)
     return GradientCheck(
         numeric=numeric,
         analytic=analytic,

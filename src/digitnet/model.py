@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.special import logsumexp
 
 from digitnet import network
 from digitnet.data import upright_images
 from digitnet.labels import LabelMap
+
+UNKNOWN_LAYOUT = (
+    "the model does not record how its input rows are laid out as images (it was trained on bare "
+    "arrays), so it cannot read images; train it with image_shape and pixel_order, e.g. "
+    "DigitNetClassifier(image_shape=(20, 20), pixel_order='F') for the course's .mat data"
+)
 
 
 @dataclass
@@ -22,7 +28,8 @@ class Model:
     labels : the label of each output unit.
     image_shape : ``(height, width)`` of one input image; ``height * width == n``.
     pixel_order : ``"C"`` if a row of ``X`` is an image unrolled row-major (IDX, scikit-learn),
-        ``"F"`` if column-major (the course's ``.mat`` files).
+        ``"F"`` if column-major (the course's ``.mat`` files), None if unknown (trained on bare
+        arrays): such a model reads rows but refuses images rather than guess their layout.
     info : JSON-compatible facts about training: lam, solver settings, seed, dtype, data
         fingerprint, time taken, ...
     history : per-iteration columns of the training history (``"cost"``, ``"val_accuracy"``, ...),
@@ -32,7 +39,7 @@ class Model:
     thetas: list[np.ndarray]
     labels: LabelMap
     image_shape: tuple[int, int]
-    pixel_order: str = "C"
+    pixel_order: str | None = "C"
     info: dict = field(default_factory=dict)
     history: dict[str, np.ndarray] = field(default_factory=dict)
 
@@ -45,9 +52,12 @@ class Model:
             raise ValueError(
                 f"image shape {tuple(self.image_shape)} does not hold {sizes[0]} inputs"
             )
-        if self.pixel_order not in ("C", "F"):
-            raise ValueError(f"pixel_order must be 'C' or 'F', got {self.pixel_order!r}")
-        self.image_shape = tuple(int(s) for s in self.image_shape)
+        if self.pixel_order not in ("C", "F", None):
+            raise ValueError(
+                f"pixel_order must be 'C', 'F' or None (unknown), got {self.pixel_order!r}"
+            )
+        height, width = self.image_shape
+        self.image_shape = (int(height), int(width))
 
     @property
     def layer_sizes(self) -> list[int]:
@@ -62,7 +72,51 @@ class Model:
 
     @property
     def dtype(self) -> np.dtype:
+        """The weights' dtype, float64 or float32: the dtype every prediction is computed in."""
         return self.thetas[0].dtype
+
+    def __repr__(self) -> str:
+        return "Model(" + ", ".join(value for _, value in self._summary()) + ")"
+
+    def _repr_html_(self) -> str:
+        """A small model card, which Jupyter shows in place of ``repr``."""
+        rows = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(name)}</th>"
+            f"<td style='text-align:left'>{html.escape(value)}</td></tr>"
+            for name, value in self._summary()
+        )
+        return f"<table><caption>digitnet Model</caption>{rows}</table>"
+
+    def _summary(self) -> list[tuple[str, str]]:
+        """(name, value) facts shared by the one-line ``repr`` and the HTML card."""
+        classes = list(self.labels.classes)
+        shown = ", ".join(map(str, classes[:12])) + (", ..." if len(classes) > 12 else "")
+        height, width = self.image_shape
+        rows = [
+            ("architecture", "-".join(map(str, self.layer_sizes)) + " sigmoid"),
+            ("classes", f"{len(classes)} classes [{shown}]"),
+            ("input", f"{height}x{width} images, {self.pixel_order}-order rows"),
+            ("weights", self.dtype.name),
+        ]
+        info = self.info
+        if info.get("solver"):
+            lam = info.get("lam")
+            rows.append(
+                (
+                    "training",
+                    f"{info['solver']}, lam {lam:g}" if lam is not None else info["solver"],
+                )
+            )
+        if info.get("n_iter") is not None:
+            rows.append(
+                ("iterations", f"{info['n_iter']} iterations ({info.get('stop_reason', '?')})")
+            )
+        cost = self.history.get("cost")
+        if cost is not None and len(cost):
+            rows.append(("final cost", f"cost {float(cost[-1]):.4g}"))
+        if info.get("test_accuracy") is not None:
+            rows.append(("test accuracy", f"test accuracy {info['test_accuracy']:.2%}"))
+        return rows
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Class probabilities ``(m, K)`` for ``X: (m, n)``; column ``k`` is ``labels.classes[k]``.
@@ -74,11 +128,20 @@ class Model:
         # log g(z) = -softplus(-z), normalized in log space: exact even where every output
         # underflows to 0.
         log_outputs = -network.softplus(-network.output_logits(self.thetas, self._check(X)))
-        return np.exp(log_outputs - logsumexp(log_outputs, axis=1, keepdims=True))
+        outputs = np.exp(log_outputs - log_outputs.max(axis=1, keepdims=True))  # largest is 1
+        return outputs / outputs.sum(axis=1, keepdims=True)
+
+    def decision_function(self, X: np.ndarray) -> np.ndarray:
+        """The output units' logits ``z: (m, K)`` for ``X: (m, n)``, before the sigmoid."""
+        return network.output_logits(self.thetas, self._check(X))
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        """Most likely label ``(m,)`` for each row of ``X: (m, n)``."""
-        return self.labels.decode(np.argmax(self.predict_proba(X), axis=1))
+        """Most likely label ``(m,)`` for each row of ``X: (m, n)``: the unit of largest logit.
+
+        Every door (command line, web page, estimator, report) predicts through here or
+        ``network.predict``, so all agree, also where saturated probabilities tie.
+        """
+        return self.labels.decode(network.predict(self.thetas, self._check(X)))
 
     def activations(self, X: np.ndarray) -> list[np.ndarray]:
         """Every layer's activations ``[X, a_2, ..., a_L]`` for ``X: (m, n)``."""
@@ -86,7 +149,13 @@ class Model:
 
     def images(self, X: np.ndarray) -> np.ndarray:
         """Rows of ``X: (m, n)`` as upright images ``(m, height, width)``."""
-        return upright_images(X, self.image_shape, self.pixel_order)
+        return upright_images(X, self.image_shape, self.known_pixel_order())
+
+    def known_pixel_order(self) -> str:
+        """``pixel_order``, or a ValueError saying the model does not know how it reads images."""
+        if self.pixel_order is None:
+            raise ValueError(UNKNOWN_LAYOUT)
+        return self.pixel_order
 
     def _check(self, X) -> np.ndarray:
         X = network.as_float(X)

@@ -12,7 +12,7 @@ The digitnet model file
         A 0-d unicode array holding a JSON object: ``format`` (``"digitnet-model"``),
         ``format_version``, ``digitnet_version``, ``layer_sizes``, ``activation`` (``"sigmoid"``),
         ``labels`` (the label of each output unit, integers or strings), ``image_shape``,
-        ``pixel_order``, ``dtype``, ``history`` (the history column names) and ``info`` (the
+        ``pixel_order`` (``"C"``, ``"F"``, or null when unknown), ``dtype``, ``history`` (the history column names) and ``info`` (the
         model's facts about training: lambda, solver settings, seed, history summary, data
         fingerprint, ...).
 
@@ -39,7 +39,6 @@ from pathlib import Path
 from typing import IO
 
 import numpy as np
-import scipy.io
 
 import digitnet
 from digitnet import data, network
@@ -135,7 +134,7 @@ def save(model: Model, path: str | Path, *, overwrite: bool = False) -> Path:
 
     def write(file: IO[bytes]) -> None:
         # A file object, not a name: np.savez would append ".npz" to a name lacking it.
-        np.savez(file, **arrays)
+        np.savez(file, **arrays)  # type: ignore[arg-type]  # (NumPy's stub fears allow_pickle=)
 
     return write_atomically(path, write, overwrite=overwrite, error=ModelFileError)
 
@@ -341,11 +340,20 @@ def import_octave(
 
 
 def _course_unit_order(labels: LabelMap) -> np.ndarray | None:
-    """Rows of Theta2 that put the digits in the course's unit order, or None for other labels."""
+    """Rows of Theta2 that put the digits in the course's unit order, or None for other labels.
+
+    Digits are the numbers 0..9 however they are typed: ints, or floats such as 0.0..9.0 (labels
+    read from a float array).
+    """
     classes = labels.classes
-    if all(type(c) is int for c in classes) and sorted(classes) == list(range(10)):
-        return labels.encode(np.array(COURSE_DIGITS))
-    return None
+    numbers = all(
+        isinstance(c, (int, float)) and not isinstance(c, bool) and float(c).is_integer()
+        for c in classes
+    )
+    if not numbers or sorted(int(c) for c in classes) != list(range(10)):
+        return None
+    unit_of_digit = {int(c): k for k, c in enumerate(classes)}
+    return np.array([unit_of_digit[digit] for digit in COURSE_DIGITS])
 
 
 def export_octave(model: Model, path: str | Path, *, overwrite: bool = False) -> Path:
@@ -355,9 +363,9 @@ def export_octave(model: Model, path: str | Path, *, overwrite: bool = False) ->
     weights are rearranged so that the course's own code (``predict.m`` on images unrolled
     column-major, labels 1..10) computes the same predictions as the model:
 
-    - labels: if the model's labels are the digits 0..9, in any order, the rows of ``Theta2`` are
-      permuted so output unit ``k`` is the digit ``(k + 1) % 10``, i.e. the course's label
-      ``k + 1`` with 10 meaning 0. Any other label set (strings, the course's own 1..10, other
+    - labels: if the model's labels are the digits 0..9 (ints, or floats 0.0..9.0), in any
+      order, the rows of ``Theta2`` are permuted so output unit ``k`` is the digit
+      ``(k + 1) % 10``, i.e. the course's label ``k + 1`` with 10 meaning 0. Any other label set (strings, the course's own 1..10, other
       classes) is written in the model's own unit order, so unit ``k`` means
       ``model.labels.classes[k]``.
     - pixels: if the model reads images unrolled row-major (``pixel_order == "C"``), the input
@@ -395,6 +403,8 @@ def export_octave(model: Model, path: str | Path, *, overwrite: bool = False) ->
     rows = _course_unit_order(model.labels)
     if rows is not None:
         theta2 = theta2[rows]
+
+    import scipy.io  # only the Octave export needs it: a quarter second of start-up
 
     def write(file: IO[bytes]) -> None:
         scipy.io.savemat(file, {"Theta1": theta1, "Theta2": theta2})

@@ -14,34 +14,45 @@ Optimizers see the weights as one flat vector ``theta``. ``pack`` and ``unpack``
 order is C (row-major: ``Theta1.ravel()``, then ``Theta2.ravel()``, ...) unless ``order="F"`` asks
 for the course's Octave order ``[Theta1(:); Theta2(:)]`` (column-major), which ``digitnet.ex4`` uses.
 
-Inside ``cost_and_gradient`` the activations of a layer are stored one column per example,
-``(s_l, m)``, the transpose of the handout's ``(m, s_l)``: OpenBLAS multiplies ``Theta @ X.T`` of
-these skinny shapes markedly faster than ``X @ Theta.T`` (``benchmarks/bench_cost.py``). The bias is
-added as a broadcast column instead of prepending a row of ones, so no array of ones is ever built.
+This module computes one piece of rows on the calling thread; ``digitnet.engine`` spreads the
+pieces over threads, memmaps and clusters and adds their sums. Inside ``loss_sum_and_gradient`` the
+activations of a layer are stored one column per example, ``(s_l, m)``, the transpose of the
+handout's ``(m, s_l)``: OpenBLAS multiplies ``Theta @ X.T`` of these skinny shapes markedly faster
+than ``X @ Theta.T`` (``benchmarks/bench_cost.py``). The bias is added as a broadcast column instead
+of prepending a row of ones, so no array of ones is ever built. Every element-wise pass runs in
+place in a ``Workspace`` reused from call to call, with NumPy's SIMD ``tanh``, ``exp`` and ``log1p``
+(``scipy.special.expit`` was several times slower). The hidden activation is looked up by name in
+``HIDDEN_ACTIVATIONS`` and the output loss is one function, ``_sigmoid_cross_entropy``, so that
+other activations and losses can slot in.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import pairwise
+from typing import Literal
 
 import numpy as np
-from scipy.special import expit
 
 COURSE_EPSILON = 0.12  # the course's init range: Theta ~ uniform(-0.12, 0.12)
 
 
-# --- activation and its derivative -------------------------------------------------------------
+# --- activations: allocating ones for callers, in-place ones for the hot path ---------------------
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
-    """g(z) = 1 / (1 + exp(-z)), element-wise and overflow-free."""
-    return expit(z)
+    """g(z) = 1 / (1 + exp(-z)), element-wise, accurate to rounding and overflow-free.
+
+    Written as ``1 / (1 + e)`` for ``z >= 0`` and ``e / (1 + e)`` below, with ``e = exp(-|z|) <= 1``.
+    """
+    z = as_float(z)
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1, e) / (1 + e)
 
 
 def sigmoid_gradient(z: np.ndarray) -> np.ndarray:
     """g'(z) = g(z) (1 - g(z)), element-wise."""
-    g = expit(z)
+    g = sigmoid(z)
     return g * (1 - g)
 
 
@@ -57,6 +68,28 @@ def softplus(z: np.ndarray) -> np.ndarray:
     np.log1p(s, out=s)
     s += np.maximum(z, 0)
     return s
+
+
+def _sigmoid_in_place(Z: np.ndarray) -> None:
+    """Z <- g(Z) as ``0.5 tanh(z / 2) + 0.5``: NumPy's SIMD tanh, several times faster than
+    ``scipy.special.expit``, never overflows (no warning at |z| = 1000), exact to rounding in
+    absolute terms, which is all a hidden unit or ``h - y`` needs."""
+    Z *= 0.5
+    np.tanh(Z, out=Z)
+    Z *= 0.5
+    Z += 0.5
+
+
+def _times_sigmoid_gradient(delta: np.ndarray, A: np.ndarray) -> None:
+    """delta <- delta .* g'(z) with ``g'(z) = a (1 - a)`` from ``A = g(Z)``; overwrites ``A``."""
+    delta *= A
+    np.subtract(1, A, out=A)
+    delta *= A
+
+
+# Hidden activations by name: (apply in place, multiply a delta by the derivative in place). The
+# network below looks its activation up here, so another one is another entry.
+HIDDEN_ACTIVATIONS = {"sigmoid": (_sigmoid_in_place, _times_sigmoid_gradient)}
 
 
 # --- parameters: shapes, flat vector, initialization ---------------------------------------------
@@ -75,12 +108,14 @@ def n_params(layer_sizes: Sequence[int]) -> int:
     return sum(rows * cols for rows, cols in theta_shapes(layer_sizes))
 
 
-def pack(thetas: Sequence[np.ndarray], order: str = "C") -> np.ndarray:
+def pack(thetas: Sequence[np.ndarray], order: Literal["C", "F"] = "C") -> np.ndarray:
     """Weight matrices -> one flat vector; ``order="F"`` gives the course's ``[Theta1(:); ...]``."""
     return np.concatenate([np.ravel(theta, order=order) for theta in thetas])
 
 
-def unpack(theta: np.ndarray, layer_sizes: Sequence[int], order: str = "C") -> list[np.ndarray]:
+def unpack(
+    theta: np.ndarray, layer_sizes: Sequence[int], order: Literal["C", "F"] = "C"
+) -> list[np.ndarray]:
     """Flat vector -> weight matrices (views into ``theta``, no copy)."""
     shapes = theta_shapes(layer_sizes)
     if theta.ndim != 1 or theta.size != sum(r * c for r, c in shapes):
@@ -139,9 +174,9 @@ def as_float(X) -> np.ndarray:
 # --- forward propagation ------------------------------------------------------------------------
 
 
-def _affine(theta: np.ndarray, A: np.ndarray) -> np.ndarray:
-    """``z = Theta [1; a]`` for activations ``A: (s_l, m)`` -> ``Z: (s_{l+1}, m)``."""
-    Z = theta[:, 1:] @ A
+def _affine(theta: np.ndarray, A: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``z = Theta [1; a]`` for activations ``A: (s_l, m)`` -> ``Z: (s_{l+1}, m)`` (into ``out``)."""
+    Z = np.matmul(theta[:, 1:], A, out=out)
     Z += theta[:, :1]
     return Z
 
@@ -152,33 +187,100 @@ def forward(thetas: Sequence[np.ndarray], X: np.ndarray) -> list[np.ndarray]:
     Returns ``[a_1, ..., a_L]`` with ``a_1 = X`` and ``a_l: (m, s_l)`` (no bias column); ``a_L`` holds
     the output probabilities.
     """
+    activations = _hidden_activations(thetas[:-1], X)
+    Theta = np.asarray(thetas[-1], activations[-1].dtype)
+    activations.append(sigmoid(_affine(Theta, activations[-1].T)).T)
+    return activations
+
+
+def _hidden_activations(thetas: Sequence[np.ndarray], X: np.ndarray) -> list[np.ndarray]:
+    """``[a_1 = X, a_2, ...]`` through the hidden layers ``thetas``, each computed in place."""
     X = as_float(X)
-    A = X.T
     activations = [X]
     for theta in thetas:
-        A = expit(_affine(np.asarray(theta, X.dtype), A))
+        A = _affine(np.asarray(theta, X.dtype), activations[-1].T)
+        _sigmoid_in_place(A)
         activations.append(A.T)
     return activations
 
 
 def output_logits(thetas: Sequence[np.ndarray], X: np.ndarray) -> np.ndarray:
     """The output layer's ``z: (m, K)`` for examples ``X: (m, n)``, before the sigmoid."""
-    hidden = forward(thetas[:-1], X)[-1]
+    hidden = _hidden_activations(thetas[:-1], X)[-1]
     Theta = np.asarray(thetas[-1], hidden.dtype)
     return hidden @ Theta[:, 1:].T + Theta[:, 0]
 
 
 def predict_proba(thetas: Sequence[np.ndarray], X: np.ndarray) -> np.ndarray:
     """Output unit activations ``(m, K)`` for examples ``X: (m, n)``."""
-    return expit(output_logits(thetas, X))
+    return sigmoid(output_logits(thetas, X))
 
 
 def predict(thetas: Sequence[np.ndarray], X: np.ndarray) -> np.ndarray:
-    """Index ``(m,)`` of the most active output unit; ``LabelMap.decode`` turns it into labels."""
-    return np.argmax(predict_proba(thetas, X), axis=1)
+    """Index ``(m,)`` of the most active output unit; ``LabelMap.decode`` turns it into labels.
+
+    The argmax of the logits: the sigmoid and any normalization keep their order, but round
+    saturated outputs to ties (``expit(40) == expit(50) == 1.0``), which the logits never are.
+    """
+    return np.argmax(output_logits(thetas, X), axis=1)
 
 
 # --- cost and gradient --------------------------------------------------------------------------
+
+
+class Workspace:
+    """Arrays that ``loss_sum_and_gradient`` reuses from call to call instead of allocating.
+
+    ``array(key, shape)`` is a C-contiguous view of a flat buffer kept under ``key``, grown when a
+    call needs more. Buffers start on a 64-byte boundary: NumPy's SIMD loops can round differently
+    with another alignment, and the same rows must give the same bits on whichever thread (and
+    workspace) they are computed. One workspace per thread: never share one between threads.
+    """
+
+    ALIGN = 64
+
+    def __init__(self, dtype=np.float64) -> None:
+        self.dtype = np.dtype(dtype)
+        self._buffers: dict = {}
+
+    def array(self, key, shape: tuple[int, ...]) -> np.ndarray:
+        size = int(np.prod(shape))
+        flat = self._buffers.get(key)
+        if flat is None or flat.size < size:
+            flat = aligned_empty(size, self.dtype)
+            self._buffers[key] = flat
+        return flat[:size].reshape(shape)
+
+
+def aligned_empty(size: int, dtype) -> np.ndarray:
+    """An uninitialized ``(size,)`` array whose data starts on a ``Workspace.ALIGN`` boundary."""
+    dtype = np.dtype(dtype)
+    raw = np.empty(size * dtype.itemsize + Workspace.ALIGN, dtype=np.uint8)
+    skip = -raw.ctypes.data % Workspace.ALIGN
+    return raw[skip : skip + size * dtype.itemsize].view(dtype)
+
+
+def _sigmoid_cross_entropy(Z: np.ndarray, YT: np.ndarray, sample_weight, work: Workspace) -> float:
+    """The output loss: ``sum_i w_i sum_k [-y log g(z) - (1 - y) log(1 - g(z))]`` for ``Z: (K, m)``,
+    ``YT: (K, m)``; turns ``Z`` into the output delta ``w (g(z) - y)`` in place.
+
+    ``-y log g(z) - (1 - y) log(1 - g(z)) = softplus(z) - y z``, finite for any z, even |z| = 1000.
+    """
+    S, T = work.array("loss", Z.shape), work.array("loss2", Z.shape)
+    np.abs(Z, out=S)
+    np.negative(S, out=S)
+    np.exp(S, out=S)
+    np.log1p(S, out=S)
+    np.maximum(Z, 0, out=T)
+    S += T
+    np.multiply(YT, Z, out=T)
+    S -= T
+    loss = float(S.sum() if sample_weight is None else S.sum(axis=0) @ sample_weight)
+    _sigmoid_in_place(Z)
+    Z -= YT
+    if sample_weight is not None:
+        Z *= sample_weight
+    return loss
 
 
 def loss_sum_and_gradient(
@@ -187,11 +289,15 @@ def loss_sum_and_gradient(
     Y: np.ndarray,
     layer_sizes: Sequence[int],
     sample_weight: np.ndarray | None = None,
+    *,
+    work: Workspace | None = None,
+    out: np.ndarray | None = None,
+    activation: str = "sigmoid",
 ) -> tuple[float, np.ndarray]:
     """Unregularized cross entropy and its gradient, summed (not averaged) over the examples.
 
-    Sums add over row chunks, which is what chunked and distributed training rely on;
-    ``cost_and_gradient`` is the average plus the penalty.
+    Sums add over pieces of rows, which is what ``digitnet.engine`` relies on to spread rows over
+    threads, chunks and machines; ``cost_and_gradient`` is the average plus the penalty.
 
     Parameters
     ----------
@@ -200,48 +306,44 @@ def loss_sum_and_gradient(
     Y : (m, K) targets, one-hot (any values in [0, 1] work).
     layer_sizes : [n, h_1, ..., K].
     sample_weight : (m,) optional weight of each example's term.
+    work : arrays to reuse across calls (one per thread); None allocates afresh.
+    out : (P,) array of ``X``'s dtype to write the gradient into; None allocates it.
+    activation : the hidden units' activation, a key of ``HIDDEN_ACTIVATIONS``.
 
     Returns
     -------
     loss : float, ``sum_i w_i sum_k [-y_ik log h_ik - (1 - y_ik) log(1 - h_ik)]``.
-    grad : (P,) its gradient, dtype of ``X``.
+    grad : (P,) its gradient, dtype of ``X`` (``out`` when given).
     """
+    work = Workspace(X.dtype) if work is None else work
+    activate, times_gradient = HIDDEN_ACTIVATIONS[activation]
     theta = np.asarray(theta, dtype=X.dtype)
     thetas = unpack(theta, layer_sizes)
-    grad = np.zeros_like(theta)
+    grad = np.empty_like(theta) if out is None else out
     grads = unpack(grad, layer_sizes)
+    m = len(X)
 
     # Forward: activations[l] is a_{l+1}: (s_{l+1}, m), one column per example.
     activations = [X.T]
-    for Theta in thetas[:-1]:
-        Z = _affine(Theta, activations[-1])
-        activations.append(expit(Z, out=Z))
-    Z = _affine(thetas[-1], activations[-1])  # (K, m)
-    YT = Y.T
-
-    # -y log g(z) - (1 - y) log(1 - g(z)) = softplus(z) - y z: finite for any z, even |z| = 1000.
-    if sample_weight is None:
-        loss = float(softplus(Z).sum() - np.einsum("km,km->", YT, Z))
-    else:
-        loss = float((softplus(Z) - YT * Z).sum(axis=0) @ sample_weight)
-    delta = expit(Z, out=Z)
-    delta -= YT  # delta_L = h - y
-    if sample_weight is not None:
-        delta *= sample_weight
+    for layer, Theta in enumerate(thetas[:-1]):
+        A = _affine(Theta, activations[-1], out=work.array(("a", layer), (len(Theta), m)))
+        activate(A)
+        activations.append(A)
+    Z = _affine(thetas[-1], activations[-1], out=work.array("z", (len(thetas[-1]), m)))
+    loss = _sigmoid_cross_entropy(Z, Y.T, sample_weight, work)
+    delta = Z  # delta_L = w (h - y)
 
     # Backward: Theta_l's gradient is delta_{l+1} [1; a_l]^T; delta_l = Theta_l[:, 1:]^T delta_{l+1} .* g'(z_l).
     for layer in range(len(thetas) - 1, -1, -1):
-        A = activations[layer]
-        grads[layer][:, 1:] = delta @ A.T
-        grads[layer][:, 0] = delta.sum(axis=1)
+        A, G = activations[layer], grads[layer]
+        # Into a contiguous buffer, then copied: NumPy's matmul into the strided G[:, 1:] skips BLAS.
+        G[:, 1:] = np.matmul(delta, A.T, out=work.array("grad", G[:, 1:].shape))
+        np.sum(delta, axis=1, out=G[:, 0])
         if layer > 0:
-            # g'(z) = a (1 - a) from the activation already computed; a is not needed after this,
-            # so it becomes a - 1 in place rather than allocating 1 - a.
-            delta = thetas[layer][:, 1:].T @ delta
-            delta *= A
-            A -= 1
-            delta *= A
-            np.negative(delta, out=delta)
+            below = work.array(("delta", layer % 2), A.shape)  # two buffers, used in turn
+            np.matmul(thetas[layer][:, 1:].T, delta, out=below)
+            times_gradient(below, A)  # a_l is not needed after this, so it may be overwritten
+            delta = below
     return loss, grad
 
 
@@ -276,45 +378,34 @@ def cost_and_gradient(
     layer_sizes: Sequence[int],
     *,
     sample_weight: np.ndarray | None = None,
-    chunk_size: int | None = None,
 ) -> tuple[float, np.ndarray]:
-    """The regularized cost ``J`` and its gradient by backpropagation: the entry point every
-    optimizer and the gradient checker use.
+    """The regularized cost ``J`` and its gradient by backpropagation, all rows in one piece on
+    this thread: the course's ``nnCostFunction`` and the reference every other placement of the
+    rows (``digitnet.engine``: threads, chunks, a cluster) equals to rounding.
 
     Parameters
     ----------
     theta : (P,) flat weights in C order (``pack``); cast to the dtype of ``X``.
-    X : (m, n) examples, float64 or float32 (a ``numpy.memmap`` works too).
+    X : (m, n) examples, float64 or float32.
     Y : (m, K) one-hot targets (``LabelMap.one_hot``).
     lam : the regularization strength lambda (0 for none).
     layer_sizes : [n, h_1, ..., K].
     sample_weight : (m,) optional non-negative weights; ``m`` becomes their sum.
-    chunk_size : evaluate at most this many rows at a time and add the sums, so that memory grows
-        with the chunk, not with the data. ``None`` evaluates all rows at once.
 
     Returns
     -------
     J : float
     grad : (P,) in the dtype of ``X``.
     """
-    X, Y, sample_weight = _check_arrays(X, Y, layer_sizes, sample_weight)
-    m = len(X)
-    chunk = m if chunk_size is None else int(chunk_size)
-    if chunk < 1:
-        raise ValueError(f"chunk_size must be a positive number of rows, got {chunk_size}")
-    loss, grad = 0.0, np.zeros(n_params(layer_sizes), dtype=X.dtype)
-    for start in range(0, m, chunk):
-        rows = slice(start, start + chunk)
-        w = None if sample_weight is None else sample_weight[rows]
-        part_loss, part_grad = loss_sum_and_gradient(theta, X[rows], Y[rows], layer_sizes, w)
-        loss += part_loss
-        grad += part_grad
-    total = m if sample_weight is None else float(np.sum(sample_weight))
+    X, Y, sample_weight = check_arrays(X, Y, layer_sizes, sample_weight)
+    loss, grad = loss_sum_and_gradient(theta, X, Y, layer_sizes, sample_weight)
+    total = len(X) if sample_weight is None else float(np.sum(sample_weight))
     return regularize(theta, loss, grad, lam, total, layer_sizes)
 
 
-def _check_arrays(X, Y, layer_sizes, sample_weight):
-    """Shape and dtype checks cheap enough for the hot path (no scan of the data)."""
+def check_arrays(X, Y, layer_sizes, sample_weight=None):
+    """``(X, Y, sample_weight)`` as float arrays of X's dtype, or a ValueError naming the shape
+    that is wrong. Cheap enough for the hot path: no scan of the data, no copy of a float ``X``."""
     X = as_float(X)
     Y = np.asarray(Y, dtype=X.dtype)
     n, K = layer_sizes[0], layer_sizes[-1]

@@ -21,6 +21,7 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 from matplotlib import colormaps
@@ -70,8 +71,8 @@ def _mosaic(patches: np.ndarray, fill: float, strip: int = 0) -> np.ndarray:
     cells[:count, :height, :width] = patches
     # (rows, cols, cell_h, cell_w) -> (rows, cell_h, cols, cell_w): cell rows become image rows.
     grid = cells.reshape(rows, cols, cell_h, cell_w).transpose(0, 2, 1, 3)
-    grid = grid.reshape(rows * cell_h, cols * cell_w)
-    return np.pad(grid, ((PAD, 0), (PAD, 0)), constant_values=fill)
+    mosaic = grid.reshape(rows * cell_h, cols * cell_w)
+    return np.pad(mosaic, ((PAD, 0), (PAD, 0)), constant_values=fill)
 
 
 def _cell_origin(
@@ -152,7 +153,7 @@ def _mosaic_figure(
     is left to ``Figure.colorbar(ax=ax)``.
     """
     if ax is not None:
-        return ax.get_figure(root=True), ax, None
+        return cast(Figure, ax.get_figure(root=True)), ax, None
     rows, cols = mosaic_shape
     margin, title, bar = 0.1, 0.35, 1.2 if colorbar else 0.0  # inches
     image_w = float(np.clip(0.7 * n_cols, 4.0, 7.0))  # 0.7 inch per patch, within bounds
@@ -174,7 +175,7 @@ def _show_mosaic(ax: Axes, mosaic: np.ndarray, **imshow) -> None:
 
 def _points_per_pixel(ax: Axes, mosaic_shape: tuple[int, int]) -> float:
     """Size in points of one mosaic pixel in ``ax`` (an equal-aspect image fits the smaller side)."""
-    fig = ax.get_figure(root=True)
+    fig = cast(Figure, ax.get_figure(root=True))
     fig_w, fig_h = fig.get_size_inches()
     box = ax.get_position()
     rows, cols = mosaic_shape
@@ -306,7 +307,7 @@ def plot_hidden_units(
     if isinstance(model_or_theta1, Model):
         theta1 = model_or_theta1.thetas[0]
         image_shape = image_shape or model_or_theta1.image_shape
-        pixel_order = pixel_order or model_or_theta1.pixel_order
+        pixel_order = pixel_order or model_or_theta1.known_pixel_order()
     else:
         theta1 = np.asarray(model_or_theta1)
         if image_shape is None or pixel_order is None:
@@ -602,7 +603,7 @@ def _draw_class_accuracy(ax: Axes, per_class: np.ndarray, overall: float, classe
     ax.axvline(overall, color="0.5", linestyle="--", linewidth=1, label=f"overall {overall:.1%}")
     for row, value in zip(rows, per_class):
         if np.isnan(value):
-            ax.text(left, row, " no examples", va="center", fontsize=8, color="0.4")
+            ax.text(left, float(row), " no examples", va="center", fontsize=8, color="0.4")
         else:
             ax.annotate(
                 f"{value:.1%}",

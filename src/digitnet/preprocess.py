@@ -26,11 +26,15 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from scipy import ndimage
 
-from digitnet.model import Model
+from digitnet.data import upright_images
+from digitnet.model import UNKNOWN_LAYOUT, Model
 
 __all__ = [
     "MAX_PIXELS",
     "ImageError",
+    "LayoutError",
+    "as_model_rows",
+    "describe_layout",
     "prepare",
     "prepare_file",
     "read_image",
@@ -83,10 +87,12 @@ def read_image(
     np.ndarray
         (h, w) float64 in [0, 1], 0 black, 1 white.
     """
+    file: io.BytesIO | Path
     if isinstance(source, bytes):
         name, file = "the uploaded image", io.BytesIO(source)
     else:
-        name = file = Path(source)
+        file = Path(source)
+        name = str(file)
         if not file.is_file():
             raise ImageError(f"{name}: {'not a file' if file.exists() else 'file not found'}")
     try:
@@ -261,7 +267,7 @@ def _resize(image: np.ndarray, shape: tuple[int, int], resample: int) -> np.ndar
 
 
 def to_model_input(
-    mnist28: np.ndarray, image_shape: tuple[int, int], pixel_order: str
+    mnist28: np.ndarray, image_shape: tuple[int, int], pixel_order: str | None
 ) -> np.ndarray:
     """Turn an MNIST-style (28, 28) digit into one input row in a model's own layout.
 
@@ -275,8 +281,9 @@ def to_model_input(
         the course's 20x20 digits. Smaller frames, like scikit-learn's 8x8 digits, hold the
         digit filling the frame; it is fit to the frame, centred, and area-averaged, as the 8x8
         counts of 4x4 pixel blocks were made.
-    pixel_order : {"C", "F"}
-        Unroll row-major or column-major (the course's ``.mat`` files).
+    pixel_order : {"C", "F"} or None
+        Unroll row-major or column-major (the course's ``.mat`` files); None (a model that does
+        not know its layout) is an ImageError.
 
     Returns
     -------
@@ -286,6 +293,8 @@ def to_model_input(
     mnist28 = np.asarray(mnist28, dtype=np.float64)
     if mnist28.shape != (_MNIST_SIZE, _MNIST_SIZE):
         raise ImageError(f"expected a (28, 28) MNIST-style image, got shape {mnist28.shape}")
+    if pixel_order is None:
+        raise ImageError(UNKNOWN_LAYOUT)
     if pixel_order not in ("C", "F"):
         raise ValueError(f"pixel_order must be 'C' or 'F', got {pixel_order!r}")
     shape = (int(image_shape[0]), int(image_shape[1]))
@@ -296,7 +305,7 @@ def to_model_input(
         image = ndimage.zoom(mnist28, (shape[0] / _MNIST_SIZE, shape[1] / _MNIST_SIZE), order=3)
     else:
         image = _fill_frame(mnist28, shape)
-    return image.ravel(order=pixel_order)
+    return image.ravel(order="F" if pixel_order == "F" else "C")
 
 
 def _fill_frame(mnist28: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -335,6 +344,76 @@ def prepare(image: np.ndarray, model: Model, *, invert: bool | None = None) -> n
         (n,) float64, ready for ``model.predict_proba(row[None, :])``.
     """
     return to_model_input(to_mnist(image, invert=invert), model.image_shape, model.pixel_order)
+
+
+class LayoutError(ValueError):
+    """Rows of a data set cannot be laid out as a model reads them without resizing."""
+
+
+def describe_layout(image_shape: tuple[int, int], pixel_order: str | None) -> str:
+    """``"20x20 images unrolled column-major"`` and the like, for messages."""
+    how = {"C": "row-major", "F": "column-major", None: "in an unknown order"}[pixel_order]
+    return f"{image_shape[0]}x{image_shape[1]} images unrolled {how}"
+
+
+def as_model_rows(
+    X: np.ndarray,
+    image_shape: tuple[int, int],
+    pixel_order: str,
+    model: Model,
+    *,
+    resize: bool = False,
+) -> np.ndarray:
+    """Rows of a data set, laid out as ``model`` reads them: its image shape and pixel order.
+
+    The one place where a model meets rows of images (``evaluate``, ``report``, ``show``, the web
+    page, resuming training): rows in the model's layout come back as they are, rows in the other
+    pixel order are reordered, and images of another size are refused, or with ``resize`` go
+    through :func:`prepare` one by one, as ``digitnet predict`` reads a picture (ink bright, values
+    clipped to [0, 1]). A model that does not record its pixel order takes rows of its input
+    size as they are.
+
+    Parameters
+    ----------
+    X : (m, h * w) rows, each an image of ``image_shape`` unrolled in ``pixel_order``.
+    image_shape, pixel_order : the rows' layout (``Dataset.image_shape``, ``.pixel_order``).
+    model : the model the rows are for.
+    resize : resize images of another size instead of refusing them.
+
+    Returns
+    -------
+    np.ndarray
+        ``(m, n)`` rows for ``model``; ``X`` itself when it already fits.
+
+    Raises
+    ------
+    LayoutError
+        The images have another size (and not ``resize``), or the model's layout is unknown and
+        the row length differs; the message names both layouts.
+    """
+    X = np.asarray(X)
+    shape, model_shape = (int(image_shape[0]), int(image_shape[1])), model.image_shape
+    if model.pixel_order is None and X.shape[1] == model.layer_sizes[0]:
+        return X
+    if shape == model_shape and model.pixel_order is not None:
+        if pixel_order == model.pixel_order:
+            return X
+        images = upright_images(X, shape, pixel_order)  # (m, h, w)
+        if model.pixel_order == "F":
+            images = images.transpose(0, 2, 1)  # each row then holds the image's columns
+        return np.ascontiguousarray(images).reshape(len(X), -1)
+    if not resize or model.pixel_order is None:
+        raise LayoutError(
+            f"the data holds {describe_layout(shape, pixel_order)}, but the model reads "
+            f"{describe_layout(model_shape, model.pixel_order)}"
+        )
+    rows = []
+    for number, image in enumerate(upright_images(X, shape, pixel_order)):
+        try:
+            rows.append(prepare(np.clip(image, 0, 1), model, invert=False))
+        except ImageError as err:
+            raise ImageError(f"row {number} of the data: {err}") from err
+    return np.array(rows, dtype=X.dtype)
 
 
 def prepare_file(path: str | Path, model: Model, *, invert: bool | None = None) -> np.ndarray:

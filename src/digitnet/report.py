@@ -42,9 +42,10 @@ class Evaluation:
 
     @classmethod
     def of(cls, model: Model, X: np.ndarray, y: np.ndarray, name: str) -> Evaluation:
+        predicted = model.predict(X)
         proba = model.predict_proba(X)
-        units = np.argmax(proba, axis=1)
-        return cls(X, np.asarray(y), model.labels.decode(units), proba.max(axis=1), name)
+        confidence = proba[np.arange(len(proba)), model.labels.encode(predicted)]
+        return cls(X, np.asarray(y), predicted, confidence, name)
 
     @property
     def accuracy(self) -> float:
@@ -53,7 +54,7 @@ class Evaluation:
 
 def build_report(model: Model, evaluation: Evaluation, *, title: str = "digitnet model") -> str:
     """The HTML page for ``model`` judged on ``evaluation`` (usually a held-out test set)."""
-    shape, order = model.image_shape, model.pixel_order
+    shape, order = model.image_shape, model.known_pixel_order()
     classes = list(model.labels.classes)
     sections = [
         ("Model card", _model_card(model)),
@@ -139,7 +140,9 @@ def _model_card(model: Model) -> str:
         ("classes", ", ".join(map(str, model.labels.classes))),
         (
             "input",
-            f"{model.image_shape[0]}x{model.image_shape[1]} images, {model.pixel_order}-order rows",
+            f"{model.image_shape[0]}x{model.image_shape[1]} images, {model.pixel_order}-order rows"
+            if model.pixel_order
+            else f"{model.layer_sizes[0]} values per row (image layout unknown)",
         ),
         ("weights", str(model.dtype)),
     ]

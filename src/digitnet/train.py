@@ -19,14 +19,9 @@ asked, and turns a ``KeyboardInterrupt`` into a clean stop that keeps the weight
 completed iteration (or the best one, when early stopping). All this lives in one place,
 :class:`_Tracker`, so that it behaves the same for every solver.
 
-BLAS threads: NumPy and SciPy wheels each bundle their own OpenBLAS. SciPy's copy only runs
-L-BFGS-B's and CG's small vector updates, yet its idle threads spin between calls and take the
-cores from NumPy's copy, which does the real work: ``blas_threads`` gives every BLAS but NumPy's one
-thread. NumPy's own pool helps only with large products: on the 2-vCPU machines this was written on,
-a second thread made the course network's evaluation (5000 rows, 10,285 weights) at best 1.4x
-faster and, when the cores were shared, 1.3 to 10 times slower; mini-batches of 200 rows gained
-nothing. So ``train`` runs NumPy's BLAS single-threaded unless one evaluation's products are large
-(``rows * weights >= THREADED_WORK``) or ``threads`` says otherwise.
+Every solver evaluates through ``digitnet.engine``: the rows in pieces on ``threads`` threads, each
+with one BLAS thread, SciPy's own BLAS held at one thread (``engine``'s docstring says why, and
+why the weights never depend on ``threads``).
 """
 
 from __future__ import annotations
@@ -35,76 +30,23 @@ import hashlib
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
-import scipy.optimize
-from sklearn.model_selection import train_test_split
-from threadpoolctl import ThreadpoolController
 
-from digitnet import network
-from digitnet.data import default_image_shape
+from digitnet import engine, network, settings
+from digitnet.data import default_image_shape, stratified_split
 from digitnet.labels import LabelMap
 from digitnet.model import Model
+from digitnet.settings import DEFAULTS
 
-SOLVERS = ("lbfgs", "cg", "adam", "sgd")
-DEFAULT_LEARNING_RATE = {"adam": 1e-3, "sgd": 0.1}
+SOLVERS = settings.SOLVERS
+DEFAULT_LEARNING_RATE = settings.DEFAULT_LEARNING_RATE
 _SCIPY_METHOD = {"lbfgs": "L-BFGS-B", "cg": "CG"}
 # SciPy's status codes: 2 is L-BFGS-B's failed line search or CG's loss of precision, both "no
 # further progress possible at this precision", which is convergence as far as training goes.
 _SCIPY_STOP_REASON = {0: "converged", 1: "max_iter", 2: "converged"}
-# Rows times weights of one evaluation from which NumPy's BLAS keeps its threads (see above).
-THREADED_WORK = 1e9
-
 Objective = Callable[..., tuple[float, np.ndarray]]
-
-
-# --- BLAS thread pools ---------------------------------------------------------------------------
-
-
-@contextmanager
-def blas_threads(threads: int | None = None) -> Iterator[None]:
-    """Run a block with the BLAS thread pools set for training.
-
-    Every BLAS library except NumPy's (SciPy's own OpenBLAS in the wheels) gets one thread: SciPy
-    only does the optimizers' small vector updates with it, and its spinning idle threads make
-    100 L-BFGS iterations several times slower. NumPy's pool, which runs the cost and gradient,
-    gets ``threads`` threads, or keeps its current setting when ``threads`` is None (so
-    ``OPENBLAS_NUM_THREADS`` and an enclosing ``threadpoolctl`` limit still apply). When NumPy and
-    SciPy share one BLAS (conda, system packages), that one pool counts as NumPy's.
-
-    Parameters
-    ----------
-    threads : positive int or None
-        Threads for NumPy's BLAS.
-    """
-    if threads is not None and (not isinstance(threads, (int, np.integer)) or threads < 1):
-        raise ValueError(f"threads must be a positive integer or None, got {threads!r}")
-    numpy_pools, other_pools = _blas_pools()
-    with ExitStack() as stack:
-        stack.enter_context(other_pools.limit(limits=1))
-        if threads is not None:
-            stack.enter_context(numpy_pools.limit(limits=int(threads)))
-        yield
-
-
-def _blas_pools() -> tuple[ThreadpoolController, ThreadpoolController]:
-    """(NumPy's BLAS, every other BLAS) among the libraries loaded now."""
-    blas = ThreadpoolController().select(user_api="blas")
-    numpy_dir = Path(np.__file__).resolve().parent
-    # Wheels put NumPy's OpenBLAS in site-packages/numpy.libs (Linux) or numpy/.dylibs (macOS).
-    numpy_dirs = (str(numpy_dir), str(numpy_dir.parent / "numpy.libs"))
-    ours = [
-        lib.filepath
-        for lib in blas.lib_controllers
-        if str(Path(lib.filepath).resolve()).startswith(numpy_dirs)
-    ]
-    if not ours:  # NumPy uses a BLAS installed elsewhere (conda, system), likely shared with SciPy
-        return blas, blas.select(filepath=[])
-    others = [lib.filepath for lib in blas.lib_controllers if lib.filepath not in ours]
-    return blas.select(filepath=ours), blas.select(filepath=others)
 
 
 # --- history and result --------------------------------------------------------------------------
@@ -282,21 +224,26 @@ def minimize(
         raise ValueError(
             f"theta0 must be a 1-D float32 or float64 array, got {theta0.dtype} {theta0.shape}"
         )
+    if solver in _SCIPY_METHOD:
+        # Only these two need SciPy's optimizers (0.6 s to import), and before blas_threads, which
+        # pins the BLAS pools loaded when it starts (SciPy's own among them).
+        import scipy.optimize  # noqa: F401
     tracker = _Tracker(theta0, validate, early_stopping, n_iter_no_change, callback, progress)
     try:
-        if solver in _SCIPY_METHOD:
-            reason, message = _full_batch(
-                objective, theta0, tracker, _SCIPY_METHOD[solver], max_iter, tol
-            )
-        else:
-            if n_examples is None:
-                raise ValueError(f"solver {solver!r} needs n_examples, the rows to shuffle")
-            lr = DEFAULT_LEARNING_RATE[solver] if learning_rate is None else learning_rate
-            update = _Adam(theta0, lr) if solver == "adam" else _SGD(theta0, lr, momentum)
-            epoch = _Epochs(n_examples, batch_size, rng or np.random.default_rng())
-            reason, message = _mini_batch(
-                objective, theta0, tracker, update, epoch, max_iter, tol, n_iter_no_change
-            )
+        with engine.blas_threads(1):
+            if solver in _SCIPY_METHOD:
+                reason, message = _full_batch(
+                    objective, theta0, tracker, _SCIPY_METHOD[solver], max_iter, tol
+                )
+            else:
+                if n_examples is None:
+                    raise ValueError(f"solver {solver!r} needs n_examples, the rows to shuffle")
+                lr = DEFAULT_LEARNING_RATE[solver] if learning_rate is None else learning_rate
+                update = _Adam(theta0, lr) if solver == "adam" else _SGD(theta0, lr, momentum)
+                epoch = _Epochs(n_examples, batch_size, rng or np.random.default_rng())
+                reason, message = _mini_batch(
+                    objective, theta0, tracker, update, epoch, max_iter, tol, n_iter_no_change
+                )
     except KeyboardInterrupt:
         reason, message = "interrupted", "KeyboardInterrupt"
     return tracker.result(reason, message)
@@ -304,7 +251,9 @@ def minimize(
 
 def _full_batch(objective, theta0, tracker, method, max_iter, tol) -> tuple[str, str]:
     """Run a SciPy method, one history row per iteration from its callback."""
-    last = {}  # the latest evaluation, which is the accepted point when the callback comes
+    import scipy.optimize
+
+    last: dict = {}  # the latest evaluation, which is the accepted point when the callback comes
 
     def fun(x):
         J, grad = objective(x)
@@ -353,13 +302,15 @@ def _mini_batch(
     """One loop for every mini-batch solver: ``update(theta, grad)`` is the solver's step."""
     theta = theta0.copy()
     best_cost, stalled = math.inf, 0
+    grad_sum, scaled = np.empty_like(theta), np.empty_like(theta)
     for _ in range(max_iter):
-        cost, grad_sum = 0.0, np.zeros_like(theta)
+        cost = 0.0
+        grad_sum.fill(0)
         for rows in epoch:
             J, grad = objective(theta, rows)
             update(theta, grad)
             cost += J * len(rows) / epoch.n_examples
-            grad_sum += len(rows) * grad
+            grad_sum += np.multiply(grad, len(rows), out=scaled)
         grad_norm = float(np.linalg.norm(grad_sum)) / epoch.n_examples
         if tracker.record(theta, cost, grad_norm):
             return tracker.stop_reason, f"{tracker.stop_reason} after {len(tracker.history)} epochs"
@@ -373,33 +324,46 @@ def _mini_batch(
 
 
 class _Adam:
-    """Adam (Kingma and Ba, 2015) with bias-corrected moments; a call updates theta in place."""
+    """Adam (Kingma and Ba, 2015) with bias-corrected moments; a call updates theta in place,
+    allocating nothing: the moments and two scratch vectors are kept from step to step."""
 
     def __init__(self, theta0, learning_rate, beta1=0.9, beta2=0.999, eps=1e-8):
         self.learning_rate, self.beta1, self.beta2, self.eps = learning_rate, beta1, beta2, eps
         self.m, self.v = np.zeros_like(theta0), np.zeros_like(theta0)
+        self._step, self._scale = np.empty_like(theta0), np.empty_like(theta0)
         self.step = 0
 
     def __call__(self, theta, grad):
         self.step += 1
-        self.m *= self.beta1
-        self.m += (1 - self.beta1) * grad
-        self.v *= self.beta2
-        self.v += (1 - self.beta2) * np.square(grad)
+        m, v, step, scale = self.m, self.v, self._step, self._scale
+        # m <- beta1 m + (1 - beta1) g;  v <- beta2 v + (1 - beta2) g^2
+        m *= self.beta1
+        np.multiply(grad, 1 - self.beta1, out=step)
+        m += step
+        v *= self.beta2
+        np.multiply(grad, grad, out=step)
+        step *= 1 - self.beta2
+        v += step
+        # theta <- theta - lr * correction * m / (sqrt(v) + eps)
         correction = math.sqrt(1 - self.beta2**self.step) / (1 - self.beta1**self.step)
-        theta -= self.learning_rate * correction * self.m / (np.sqrt(self.v) + self.eps)
+        np.multiply(m, self.learning_rate * correction, out=step)
+        np.sqrt(v, out=scale)
+        scale += self.eps
+        step /= scale
+        theta -= step
 
 
 class _SGD:
-    """SGD with (heavy-ball) momentum; a call updates theta in place."""
+    """SGD with (heavy-ball) momentum; a call updates theta in place, allocating nothing."""
 
     def __init__(self, theta0, learning_rate, momentum):
         self.learning_rate, self.momentum = learning_rate, momentum
-        self.velocity = np.zeros_like(theta0)
+        self.velocity, self._step = np.zeros_like(theta0), np.empty_like(theta0)
 
     def __call__(self, theta, grad):
         self.velocity *= self.momentum
-        self.velocity -= self.learning_rate * grad
+        np.multiply(grad, self.learning_rate, out=self._step)
+        self.velocity -= self._step
         theta += self.velocity
 
 
@@ -410,24 +374,24 @@ def train(
     X,
     y,
     *,
-    hidden_layer_sizes: Sequence[int] = (25,),
-    lam: float = 1.0,
-    solver: str = "lbfgs",
-    max_iter: int = 100,
-    tol: float = 1e-8,
-    batch_size: int = 200,
-    learning_rate: float | None = None,
-    momentum: float = 0.9,
+    hidden_layer_sizes: int | Sequence[int] = DEFAULTS["hidden_layer_sizes"],
+    lam: float = DEFAULTS["lam"],
+    solver: str = DEFAULTS["solver"],
+    max_iter: int | None = DEFAULTS["max_iter"],
+    tol: float = DEFAULTS["tol"],
+    batch_size: int = DEFAULTS["batch_size"],
+    learning_rate: float | None = DEFAULTS["learning_rate"],
+    momentum: float = DEFAULTS["momentum"],
     validation_data: tuple | None = None,
-    validation_fraction: float = 0.0,
-    early_stopping: bool = False,
-    n_iter_no_change: int = 10,
-    random_state: int | None = 0,
-    init_epsilon: float | None = network.COURSE_EPSILON,
+    validation_fraction: float | None = DEFAULTS["validation_fraction"],
+    early_stopping: bool = DEFAULTS["early_stopping"],
+    n_iter_no_change: int = DEFAULTS["n_iter_no_change"],
+    random_state: int | None = DEFAULTS["random_state"],
+    init_epsilon: float | None = DEFAULTS["init_epsilon"],
     initial: Model | np.ndarray | None = None,
     labels: LabelMap | Sequence | None = None,
     image_shape: tuple[int, int] | None = None,
-    pixel_order: str = "C",
+    pixel_order: str | None = None,
     dtype=None,
     threads: int | None = None,
     sample_weight=None,
@@ -436,6 +400,9 @@ def train(
     progress: Callable[[History], None] | None = None,
 ) -> Model:
     """Train a network on examples ``X`` with labels ``y``.
+
+    The defaults and checks of the training settings are ``digitnet.settings``'s, shared with the
+    command line and ``DigitNetClassifier``.
 
     Parameters
     ----------
@@ -446,11 +413,13 @@ def train(
         logistic regression.
     lam : L2 penalty strength, the course's lambda: ``J`` gets ``lam / (2 m) sum ||Theta_l[:, 1:]||^2``
         with ``m`` the training examples (the sum of ``sample_weight``), whatever the solver.
-    solver, max_iter, tol, batch_size, learning_rate, momentum, early_stopping, n_iter_no_change,
+    solver, tol, batch_size, learning_rate, momentum, early_stopping, n_iter_no_change,
     callback, progress : see ``minimize``.
+    max_iter : iterations (lbfgs, cg) or epochs (adam, sgd); None: 100 iterations or 20 epochs.
     validation_data : ``(X_val, y_val)`` scored after every iteration (``History.val_*``).
     validation_fraction : or hold out this fraction of ``X`` for that, stratified by label and
-        seeded by ``random_state`` (``sklearn.model_selection.train_test_split``).
+        seeded by ``random_state`` (``data.stratified_split``). None: 0.1 when early stopping
+        without ``validation_data``, else 0.
     random_state : seed of the initial weights (``np.random.default_rng(random_state)``), then of
         the mini-batch shuffling, and of the validation split.
     init_epsilon : initial weights are uniform in ``[-init_epsilon, init_epsilon]``; None uses
@@ -459,15 +428,17 @@ def train(
         layer sizes, label map, image shape and pixel order are kept, and the new history rows are
         appended to its history, numbered on.
     labels : the output units' labels, a ``LabelMap`` or a sequence of labels.
-    image_shape, pixel_order : the ``Model``'s image layout; default ``image_shape`` is square
-        when ``n`` is a perfect square, else ``(1, n)``.
+    image_shape, pixel_order : how a row of ``X`` is an image: ``(height, width)`` and ``"C"``
+        (row-major) or ``"F"`` (column-major), e.g. ``dataset.image_shape`` and
+        ``dataset.pixel_order``. The model records them to read pictures right. Without
+        ``pixel_order`` the layout is unknown (the model reads rows, but refuses pictures);
+        without ``image_shape`` it is square when ``n`` is a perfect square, else ``(1, n)``.
     dtype : float64 or float32 for the whole computation; default: ``X``'s dtype if it is one of
         them, else float64. The returned weights have this dtype.
-    threads : threads for NumPy's BLAS during training. None: one thread when the rows of one
-        evaluation (``batch_size``, ``chunk_size`` or ``m``) times the weights are below
-        ``THREADED_WORK``, else NumPy's pool as it is. Other BLAS pools get one thread.
+    threads : threads that evaluate the rows, one BLAS thread each (None: every core this process
+        may use); the weights are the same bits whatever it is (``digitnet.engine``).
     sample_weight : (m,) non-negative weight of each example.
-    chunk_size : full-batch evaluations go through at most this many rows at a time.
+    chunk_size : evaluations go through pieces of this many rows (a bound on working memory).
 
     Returns
     -------
@@ -482,10 +453,31 @@ def train(
     model of the last completed iteration (the best one when early stopping), with
     ``info["stop_reason"] == "interrupted"``.
     """
-    _check_solver_settings(
-        solver, max_iter, tol, batch_size, learning_rate, momentum, n_iter_no_change
+    has_validation_data = validation_data is not None
+    settings.check(
+        {
+            "hidden_layer_sizes": hidden_layer_sizes,
+            "lam": lam,
+            "solver": solver,
+            "max_iter": max_iter,
+            "tol": tol,
+            "batch_size": batch_size,
+            "learning_rate": learning_rate,
+            "momentum": momentum,
+            # given validation_data, the fraction must be 0 (checked with the split)
+            "validation_fraction": None if has_validation_data else validation_fraction,
+            "early_stopping": early_stopping,
+            "n_iter_no_change": n_iter_no_change,
+            "random_state": random_state,
+            "init_epsilon": init_epsilon,
+        }
     )
-    _check_train_settings(lam, init_epsilon, validation_fraction, pixel_order, random_state)
+    if pixel_order not in ("C", "F", None):
+        raise ValueError(f"pixel_order must be 'C', 'F' or None (unknown), got {pixel_order!r}")
+    max_iter = settings.max_iter_for(solver, max_iter)
+    validation_fraction = settings.validation_fraction_for(
+        validation_fraction, early_stopping, has_validation_data
+    )
     dtype = float_dtype(X, dtype)
     fingerprint = data_fingerprint(X, y)
     X, y = _check_data(X, y, dtype, "X", "y")
@@ -499,24 +491,27 @@ def train(
     )
     if early_stopping and X_val is None:
         raise ValueError("early_stopping needs validation_data or a validation_fraction > 0")
-    objective = _objective(
-        X, labels.one_hot(y, dtype=dtype), lam, layer_sizes, sample_weight, chunk_size
+    placement = engine.Rows(
+        X,
+        labels.one_hot(y, dtype=dtype),
+        layer_sizes,
+        sample_weight=sample_weight,
+        threads=threads,
+        chunk_size=chunk_size,
     )
     validate = None if X_val is None else validator(X_val, y_val, labels, layer_sizes)
 
     mini_batch = solver not in _SCIPY_METHOD
-    rows = min(batch_size if mini_batch else (chunk_size or len(X)), len(X))
-    if threads is None and rows * len(theta0) < THREADED_WORK:
-        threads = 1
+    batch_size = min(batch_size, len(X))
     start = time.perf_counter()
-    with blas_threads(threads):
+    with engine.Objective(placement, lam, layer_sizes) as objective:
         result = minimize(
             objective,
             theta0,
             solver=solver,
             max_iter=max_iter,
             tol=tol,
-            batch_size=rows,
+            batch_size=batch_size,
             learning_rate=learning_rate,
             momentum=momentum,
             n_examples=len(X),
@@ -529,27 +524,25 @@ def train(
         )
     elapsed = time.perf_counter() - start
 
-    settings = {
+    facts = {
         "lam": float(lam),
         "solver": solver,
         "max_iter": int(max_iter),
         "tol": float(tol),
-        "batch_size": rows if mini_batch else None,
+        "batch_size": batch_size if mini_batch else None,
         "learning_rate": (learning_rate or DEFAULT_LEARNING_RATE[solver]) if mini_batch else None,
         "momentum": float(momentum) if solver == "sgd" else None,
         "random_state": None if random_state is None else int(random_state),
         "init_epsilon": None if init_epsilon is None else float(init_epsilon),
         "dtype": dtype.name,
-        "threads": threads,
+        "threads": placement.threads,
         "early_stopping": bool(early_stopping),
         "n_iter_no_change": int(n_iter_no_change),
         "data_fingerprint": fingerprint,
         "n_train": len(X),
         "n_validation": 0 if X_val is None else len(X_val),
     }
-    return to_model(
-        result, elapsed, settings, labels, layer_sizes, initial, image_shape, pixel_order
-    )
+    return to_model(result, elapsed, facts, labels, layer_sizes, initial, image_shape, pixel_order)
 
 
 def to_model(
@@ -560,7 +553,7 @@ def to_model(
     layer_sizes: Sequence[int],
     initial: Model | np.ndarray | None,
     image_shape: tuple[int, int] | None,
-    pixel_order: str,
+    pixel_order: str | None,
 ) -> Model:
     """The ``Model`` a training run made: its weights, and ``settings`` plus the outcome as info.
 
@@ -597,36 +590,18 @@ def data_fingerprint(X, y) -> str:
 def _check_solver_settings(
     solver, max_iter, tol, batch_size, learning_rate, momentum, n_iter_no_change
 ) -> None:
-    """ValueError naming the first optimizer setting out of range."""
-    if solver not in SOLVERS:
-        raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
-    _require_real("tol", tol, tol >= 0, ">= 0")
-    ok = learning_rate is None or learning_rate > 0
-    _require_real("learning_rate", learning_rate, ok, "> 0 or None")
-    _require_real("momentum", momentum, 0 <= momentum < 1, "in [0, 1)")
-    for name, value in [("max_iter", max_iter), ("batch_size", batch_size),
-                        ("n_iter_no_change", n_iter_no_change)]:  # fmt: skip
-        if not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
-
-
-def _check_train_settings(lam, init_epsilon, validation_fraction, pixel_order, random_state):
-    """ValueError naming the first model or data setting out of range."""
-    _require_real("lam", lam, lam >= 0, ">= 0")
-    ok = init_epsilon is None or init_epsilon > 0
-    _require_real("init_epsilon", init_epsilon, ok, "> 0 or None")
-    ok = 0 <= validation_fraction < 1
-    _require_real("validation_fraction", validation_fraction, ok, "in [0, 1)")
-    if pixel_order not in ("C", "F"):
-        raise ValueError(f"pixel_order must be 'C' or 'F', got {pixel_order!r}")
-    if random_state is not None and not isinstance(random_state, (int, np.integer)):
-        raise ValueError(f"random_state must be an int or None, got {random_state!r}")
-
-
-def _require_real(name, value, ok, expected) -> None:
-    """ValueError unless ``ok`` and ``value`` is finite (or None)."""
-    if not ok or (value is not None and not math.isfinite(value)):
-        raise ValueError(f"{name} must be {expected}, got {value!r}")
+    """ValueError naming the first optimizer setting out of range (``settings.check``)."""
+    settings.check(
+        {
+            "solver": solver,
+            "max_iter": max_iter,
+            "tol": tol,
+            "batch_size": batch_size,
+            "learning_rate": learning_rate,
+            "momentum": momentum,
+            "n_iter_no_change": n_iter_no_change,
+        }
+    )
 
 
 def float_dtype(X, dtype) -> np.dtype:
@@ -666,7 +641,9 @@ def _check_sample_weight(sample_weight, m, dtype) -> np.ndarray | None:
     return w
 
 
-def initial_weights(initial, labels, y, n, hidden_layer_sizes, rng, init_epsilon, dtype):
+def initial_weights(
+    initial, labels, y, n, hidden_layer_sizes, rng, init_epsilon, dtype
+) -> tuple[LabelMap, list[int], np.ndarray]:
     """(label map, layer sizes, theta0): from ``initial`` when given, else new random weights."""
     if isinstance(initial, Model):
         if labels is not None and LabelMap(_classes(labels)) != initial.labels:
@@ -681,12 +658,7 @@ def initial_weights(initial, labels, y, n, hidden_layer_sizes, rng, init_epsilon
             labels = LabelMap.fit(y) if labels is None else LabelMap(_classes(labels))
         except ValueError as err:
             raise ValueError(f"y: {err}") from err
-        if isinstance(hidden_layer_sizes, (int, np.integer)):
-            hidden_layer_sizes = (hidden_layer_sizes,)
-        hidden = [int(s) for s in hidden_layer_sizes]
-        if any(s < 1 for s in hidden):
-            raise ValueError(f"hidden_layer_sizes must be positive, got {list(hidden_layer_sizes)}")
-        layer_sizes = [n, *hidden, len(labels)]
+        layer_sizes = [n, *settings.hidden_sizes(hidden_layer_sizes), len(labels)]
     if initial is None:
         theta0 = network.initialize(layer_sizes, rng, epsilon=init_epsilon, dtype=dtype)
     elif isinstance(initial, Model):
@@ -718,34 +690,12 @@ def _split(X, y, sample_weight, validation_data, validation_fraction, random_sta
         return X, y, sample_weight, X_val, y_val
     if not validation_fraction:
         return X, y, sample_weight, None, None
-    arrays = [X, y] if sample_weight is None else [X, y, sample_weight]
     try:
-        parts = train_test_split(
-            *arrays, test_size=validation_fraction, stratify=y, random_state=random_state
-        )
+        keep, held_out = stratified_split(y, validation_fraction, random_state)
     except ValueError as err:
         raise ValueError(f"validation_fraction={validation_fraction}: {err}") from err
-    X, X_val, y, y_val = parts[:4]
-    return X, y, (None if sample_weight is None else parts[4]), X_val, y_val
-
-
-def _objective(X, Y, lam, layer_sizes, sample_weight, chunk_size) -> Objective:
-    """``objective(theta, rows=None) -> (J, grad)`` on the training set, as ``minimize`` wants."""
-    total = len(X) if sample_weight is None else float(sample_weight.sum())
-
-    def objective(theta, rows=None):
-        if rows is None:
-            return network.cost_and_gradient(
-                theta, X, Y, lam, layer_sizes, sample_weight=sample_weight, chunk_size=chunk_size
-            )
-        w = None if sample_weight is None else sample_weight[rows]
-        loss, grad = network.loss_sum_and_gradient(theta, X[rows], Y[rows], layer_sizes, w)
-        # Average over the batch's expected weight, not its actual one (unbiased, and no 0/0 for
-        # a batch of zero weights), and keep the penalty at lam/(2 total) whatever the batch.
-        share = len(rows) * total / len(X)
-        return network.regularize(theta, loss, grad, lam * share / total, share, layer_sizes)
-
-    return objective
+    w = None if sample_weight is None else sample_weight[keep]
+    return X[keep], y[keep], w, X[held_out], y[held_out]
 
 
 def validator(X_val, y_val, labels, layer_sizes) -> Callable[[np.ndarray], tuple[float, float]]:

@@ -8,8 +8,8 @@ web) and a small JSON API over one :class:`~digitnet.model.Model`:
     units; a second tab with random test digits and the model card.
 ``POST /api/predict``
     Read one image: JSON ``{"pixels": [...], "width": W, "height": H}`` (row-major grayscale in
-    [0, 1], ink bright as in MNIST), a raw ``image/png`` body, or a ``multipart/form-data`` upload
-    with the PNG in the field ``file``. The image goes through :func:`digitnet.preprocess.prepare`,
+    [0, 1], ink bright as in MNIST), a raw ``image/png`` or ``image/jpeg`` body, or a
+    ``multipart/form-data`` upload with the PNG or JPEG in the field ``file``. The image goes through :func:`digitnet.preprocess.prepare`,
     the same path as ``digitnet predict``.
 ``GET /api/model``, ``GET /api/weights``, ``GET /api/samples``, ``GET /healthz``
     The model card, the first layer's weight images, random test digits with predictions, and a
@@ -17,7 +17,7 @@ web) and a small JSON API over one :class:`~digitnet.model.Model`:
 
 Safety: :func:`serve` binds 127.0.0.1 unless told otherwise; request bodies over
 :data:`MAX_BODY_BYTES` get 413 before they are read; images over 1024x1024, non-finite or
-out-of-range values, wrong lengths and anything that is not a PNG get a 4xx JSON error
+out-of-range values, wrong lengths and anything that is not a PNG or JPEG get a 4xx JSON error
 ``{"error": "..."}`` naming the problem. Nothing in a request is ever used as a path or unpickled,
 and no CORS headers are sent unless ``allow_origins`` asks for them.
 """
@@ -27,7 +27,8 @@ from __future__ import annotations
 import ipaddress
 import logging
 import math
-from collections.abc import Sequence
+import socket
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from typing import Annotated, Any, NamedTuple
 
@@ -50,6 +51,7 @@ MAX_BODY_BYTES = 1 << 20  # 1 MiB: a 1024x1024 PNG of a digit, or ~200k JSON pix
 MAX_SIDE = 1024  # largest accepted image width or height
 MAX_SAMPLES = 64  # most test digits one /api/samples call returns
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+JPEG_SIGNATURE = b"\xff\xd8\xff"  # start of image, then the first marker
 
 DEFAULT_NOTE = (
     "No model was given, so this one was trained at start-up: a 64-25-10 network on 1500 of "
@@ -107,7 +109,9 @@ class ModelCard(BaseModel):
     n_params: int
     classes: list[int | str]
     image_shape: list[int] = Field(description="(height, width) of one input image.")
-    pixel_order: str = Field(description='"C": rows unrolled row-major, "F": column-major.')
+    pixel_order: str | None = Field(
+        description='"C": rows unrolled row-major, "F": column-major, null: unknown.'
+    )
     dtype: str
     note: str = Field(description="How this model came to be served, e.g. trained at start-up.")
     info: dict[str, Any] = Field(description="The model's facts about its training.")
@@ -161,9 +165,9 @@ class ApiError(Exception):
         self.message = message
 
 
-_ERRORS = {
+_ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorBody, "description": f"Request body over {MAX_BODY_BYTES} bytes."},
-    415: {"model": ErrorBody, "description": "Not JSON, PNG or a multipart upload."},
+    415: {"model": ErrorBody, "description": "Not JSON, PNG, JPEG or a multipart upload."},
     422: {"model": ErrorBody, "description": "The image is invalid; the error says why."},
 }
 
@@ -201,39 +205,21 @@ def _thin(column: np.ndarray, most: int = 200) -> list[float | None]:
     return _plain(column)
 
 
-def _as_model_rows(dataset: Dataset, model: Model) -> np.ndarray:
-    """The data set's rows laid out as the model reads them (its image shape and pixel order).
+def _decode_image(data: bytes) -> np.ndarray:
+    """PNG or JPEG bytes -> (h, w) grayscale in [0, 1], or :class:`ApiError` saying what is wrong.
 
-    Digits of the model's own shape are only reordered; 28x28 MNIST digits go through
-    :func:`digitnet.preprocess.to_model_input`, so e.g. the course's 20x20 model can be shown the
-    MNIST test digits.
+    The format is told by the file's signature, not by what the client claims it is.
     """
-    shape, mnist = tuple(dataset.image_shape), (28, 28)
-    if shape == tuple(model.image_shape):
-        if dataset.pixel_order == model.pixel_order:
-            return dataset.X
-        return dataset.images().reshape(len(dataset.X), -1, order=model.pixel_order)
-    if shape == mnist:
-        return np.stack(
-            [
-                preprocess.to_model_input(image, model.image_shape, model.pixel_order)
-                for image in dataset.images()
-            ]
-        )
-    raise ValueError(
-        f"test digits {dataset.name} are {shape[0]}x{shape[1]} images, but the model reads "
-        f"{model.image_shape[0]}x{model.image_shape[1]} (28x28 MNIST digits are converted)"
-    )
-
-
-def _decode_png(data: bytes) -> np.ndarray:
-    """PNG bytes -> (h, w) grayscale in [0, 1], or :class:`ApiError` saying what is wrong."""
-    if not data.startswith(PNG_SIGNATURE):
-        raise ApiError(422, "the upload is not a PNG image (it lacks the PNG signature)")
+    if data.startswith(PNG_SIGNATURE):
+        kind = "PNG"
+    elif data.startswith(JPEG_SIGNATURE):
+        kind = "JPEG"
+    else:
+        raise ApiError(422, "the upload is not a PNG or JPEG image (it lacks their signatures)")
     try:
-        return preprocess.read_image(data, max_side=MAX_SIDE, formats=["PNG"])
+        return preprocess.read_image(data, max_side=MAX_SIDE, formats=[kind])
     except preprocess.ImageError as err:
-        raise ApiError(422, f"the PNG could not be read: {err}") from err
+        raise ApiError(422, f"the {kind} could not be read: {err}") from err
 
 
 # --- the model and the data it is shown with ------------------------------------------------------
@@ -296,9 +282,19 @@ class _Reader:
         self.model = model
         self.classes = [_plain(c) for c in model.labels.classes]
         self.test_digits = test_digits
-        self.test_X = None if test_digits is None else _as_model_rows(test_digits, model)
-        accuracy = None
+        self.test_X: np.ndarray | None = None
         if test_digits is not None:
+            # 28x28 MNIST digits are resized for any model, as the page resizes drawings.
+            mnist = tuple(test_digits.image_shape) == (28, 28)
+            self.test_X = preprocess.as_model_rows(
+                test_digits.X,
+                test_digits.image_shape,
+                test_digits.pixel_order,
+                model,
+                resize=mnist,
+            )
+        accuracy = None
+        if test_digits is not None and self.test_X is not None:
             accuracy = float(np.mean(model.predict(self.test_X) == test_digits.y))
         self.card = ModelCard(
             layer_sizes=model.layer_sizes,
@@ -330,7 +326,7 @@ class _Reader:
         x = np.asarray(x, dtype=self.model.dtype)[None, :]
         activations = self.model.activations(x)
         proba = self.model.predict_proba(x)[0]
-        best = int(np.argmax(proba))
+        best = int(self.model.labels.encode(self.model.predict(x))[0])
         return Prediction(
             label=self.classes[best],
             probabilities={str(c): float(p) for c, p in zip(self.classes, proba)},
@@ -340,13 +336,13 @@ class _Reader:
         )
 
     def samples(self, count: int, seed: int | None) -> Samples:
-        if self.test_digits is None:
+        if self.test_digits is None or self.test_X is None:
             return Samples(test_data=None, samples=[])
         rng = np.random.default_rng(seed)
         rows = rng.choice(len(self.test_X), size=min(count, len(self.test_X)), replace=False)
         X = self.test_X[rows]
         proba = self.model.predict_proba(X)
-        best = np.argmax(proba, axis=1)
+        best = self.model.labels.encode(self.model.predict(X))
         images = self.model.images(X)
         return Samples(
             test_data=self.test_digits.name,
@@ -462,9 +458,9 @@ class SecurityHeaders:
 # --- the application -----------------------------------------------------------------------------
 
 
-def _validation_error(errors: Sequence[dict], where: str = "") -> JSONResponse:
+def _validation_error(errors: Sequence[Mapping[str, Any]], where: str = "") -> JSONResponse:
     """422 naming the first problem; ``detail`` lists at most 20, without echoing the input."""
-    detail = [
+    detail: list[dict[str, Any]] = [
         {
             "loc": [str(part) for part in e.get("loc", ())],
             # pydantic prefixes a validator's own message; the message alone reads better
@@ -473,7 +469,7 @@ def _validation_error(errors: Sequence[dict], where: str = "") -> JSONResponse:
         }
         for e in errors[:20]
     ]
-    first = detail[0] if detail else {"loc": [], "msg": "invalid request"}
+    first: dict[str, Any] = detail[0] if detail else {"loc": [], "msg": "invalid request"}
     place = ".".join(p for p in [where, *first["loc"]] if p)
     message = f"{place}: {first['msg']}" if place else first["msg"]
     if len(errors) > 1:
@@ -568,6 +564,7 @@ def create_app(
         "content": {
             "application/json": {"schema": PixelImage.model_json_schema()},
             "image/png": {"schema": {"type": "string", "format": "binary"}},
+            "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
@@ -582,14 +579,14 @@ def create_app(
         "/api/predict",
         response_model=Prediction,
         summary="Read one image",
-        description="JSON pixels (ink bright, values in [0, 1]), a raw PNG body, or a multipart "
-        f"upload with the PNG in `file`. Images up to {MAX_SIDE}x{MAX_SIDE}, bodies up to "
-        f"{MAX_BODY_BYTES} bytes. JSON pixels are read as ink bright; a PNG may be either way "
-        "round (the border decides, as in `digitnet predict`).",
+        description="JSON pixels (ink bright, values in [0, 1]), a raw PNG or JPEG body, or a "
+        f"multipart upload with the PNG or JPEG in `file`. Images up to {MAX_SIDE}x{MAX_SIDE}, "
+        f"bodies up to {MAX_BODY_BYTES} bytes. JSON pixels are read as ink bright; a PNG or "
+        "JPEG may be either way round (the border decides, as in `digitnet predict`).",
         openapi_extra={"requestBody": request_body},
         responses=_ERRORS,
     )
-    async def predict(request: Request) -> Prediction:
+    async def predict(request: Request) -> Prediction | JSONResponse:
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media == "application/json":
             try:
@@ -598,23 +595,23 @@ def create_app(
                 return _validation_error(err.errors(include_input=False), "body")
             image = np.asarray(parsed.pixels, dtype=np.float64).reshape(parsed.height, parsed.width)
             ink_bright = True
-        elif media == "image/png":
-            image, ink_bright = _decode_png(await request.body()), False
+        elif media in ("image/png", "image/jpeg"):
+            image, ink_bright = _decode_image(await request.body()), False
         elif media == "multipart/form-data":
             # One file, one field: a form of thousands of tiny parts is refused early (400).
             async with request.form(max_files=1, max_fields=1) as form:
                 upload = form.get("file")
                 if not isinstance(upload, UploadFile):
                     raise ApiError(
-                        422, "a multipart upload needs the PNG in a file field named 'file'"
+                        422, "a multipart upload needs the image in a file field named 'file'"
                     )
                 data = await upload.read()
-            image, ink_bright = _decode_png(data), False
+            image, ink_bright = _decode_image(data), False
         else:
             raise ApiError(
                 415,
                 f"unsupported content type {media or '(none)'!r}: send application/json, "
-                "image/png or multipart/form-data",
+                "image/png, image/jpeg or multipart/form-data",
             )
         # The forward pass is quick, but preprocessing a large image is not: keep the loop free.
         return await run_in_threadpool(reader.read, image, ink_bright=ink_bright)
@@ -668,4 +665,23 @@ def serve(
     if not _is_loopback(host):
         logger.warning("listening on %s: the page and API are reachable from the network", host)
     app = create_app(model, note=note, test_digits=test_digits, allow_origins=allow_origins)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False)
+    listening = listen(host, port)
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, server_header=False)
+    uvicorn.Server(config).run(sockets=[listening])
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port``, or an ``OSError`` whose message says which port is taken.
+
+    Bound here rather than by uvicorn, which logs a port in use and exits with its own code.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listening = socket.socket(family, socket.SOCK_STREAM)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # only skips TIME_WAIT
+    try:
+        listening.bind((host, port))
+    except OSError as err:
+        listening.close()
+        reason = err.strerror or str(err)
+        raise OSError(f"cannot listen on {host} port {port}: {reason.lower()}") from err
+    return listening

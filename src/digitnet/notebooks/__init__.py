@@ -1,0 +1,1 @@
+"""The exercise notebook, shipped with the package; `digitnet notebook` copies it out."""

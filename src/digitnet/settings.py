@@ -1,0 +1,196 @@
+"""The training settings, each defined once: name, command-line flag, default, check and help.
+
+``digitnet train`` builds its options from here, and ``train.train`` and ``DigitNetClassifier``
+take their defaults and checks from here, so a setting means the same through every door and
+``random_state=0`` gives the same weights through all three. Only the words of an error differ:
+Python names in Python (``lam must be >= 0``), flags at the command line (``--lam must be >= 0``),
+where the error is a usage error raised before any data is read.
+
+Two defaults depend on other settings: ``max_iter`` (None) is 100 iterations for the full-batch
+solvers and 20 epochs for the mini-batch ones, and ``validation_fraction`` (None) holds out 10%
+when early stopping needs a validation set and nothing otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from numbers import Integral, Real
+from typing import Any
+
+SOLVERS = ("lbfgs", "cg", "adam", "sgd")
+FULL_BATCH = ("lbfgs", "cg")
+DEFAULT_MAX_ITER = {"lbfgs": 100, "cg": 100, "adam": 20, "sgd": 20}
+DEFAULT_LEARNING_RATE = {"adam": 1e-3, "sgd": 0.1}
+EARLY_STOPPING_FRACTION = 0.1
+
+
+class SettingError(ValueError):
+    """A training setting out of range; the message names it in the words of the door."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One training setting.
+
+    Attributes
+    ----------
+    name : the Python name (``train.train``'s keyword, ``DigitNetClassifier``'s parameter).
+    flag : the command line's option.
+    default : the default everywhere.
+    kind : ``int``, ``float``, ``bool`` or ``str``: what one value on the command line is.
+    help : one line for ``--help`` and the docs.
+    problem : ``problem(value) -> None`` when the value is fine, else what it must be
+        (``"must be >= 0"``).
+    choices : the allowed values of a ``str`` setting.
+    """
+
+    name: str
+    flag: str
+    default: object
+    kind: type
+    help: str
+    problem: Callable[[object], str | None]
+    choices: tuple = ()
+
+
+def _number(*, low=None, high=None, open_low=False, open_high=False, integer=False, none=False):
+    """A ``problem`` function for a number in a range (``None`` allowed when ``none``)."""
+
+    def problem(value) -> str | None:
+        if value is None and none:
+            return None
+        kind = Integral if integer else Real
+        if isinstance(value, bool) or not isinstance(value, kind) or not math.isfinite(value):
+            return "must be an integer" if integer else "must be a finite number"
+        if low is not None and (value < low or (open_low and value == low)):
+            return f"must be {'>' if open_low else '>='} {low}"
+        if high is not None and (value > high or (open_high and value == high)):
+            return f"must be {'<' if open_high else '<='} {high}"
+        return None
+
+    return problem
+
+
+def _one_of(choices):
+    def problem(value) -> str | None:
+        return None if value in choices else f"must be one of {', '.join(choices)}"
+
+    return problem
+
+
+def _flag(value) -> str | None:
+    return None if isinstance(value, bool) else "must be True or False"
+
+
+def _sizes(value) -> str | None:
+    try:
+        hidden_sizes(value)
+    except (TypeError, ValueError):
+        return "must be positive integers (an int for one hidden layer)"
+    return None
+
+
+def _seed(value) -> str | None:
+    ok = value is None or (isinstance(value, Integral) and not isinstance(value, bool))
+    return None if ok else "must be an int or None"
+
+
+SETTINGS: dict[str, Setting] = {
+    s.name: s
+    for s in [
+        Setting("hidden_layer_sizes", "--hidden", (25,), int,
+                "Hidden layer size; repeat for more layers. [25]", _sizes),
+        Setting("lam", "--lam", 1.0, float,
+                "Regularization lambda: the penalty is lam / (2 m) times the squared weights.",
+                _number(low=0)),
+        Setting("solver", "--solver", "lbfgs", str,
+                "lbfgs, cg (full batch) or adam, sgd (mini-batch).", _one_of(SOLVERS), SOLVERS),
+        Setting("max_iter", "--max-iter", None, int,
+                "Iterations of lbfgs and cg [100]; epochs of adam and sgd [20].",
+                _number(low=1, integer=True, none=True)),
+        Setting("tol", "--tol", 1e-8, float,
+                "Stop when the gradient (lbfgs, cg) or the epoch cost (adam, sgd) moves less.",
+                _number(low=0)),
+        Setting("batch_size", "--batch-size", 200, int, "Mini-batch size (adam, sgd).",
+                _number(low=1, integer=True)),
+        Setting("learning_rate", "--lr", None, float,
+                "Learning rate of adam [0.001] and sgd [0.1].",
+                _number(low=0, open_low=True, none=True)),
+        Setting("momentum", "--momentum", 0.9, float, "Momentum of sgd.",
+                _number(low=0, high=1, open_high=True)),
+        Setting("validation_fraction", "--validation", None, float,
+                "Fraction held out for validation scores [0.1 with early stopping, else 0].",
+                _number(low=0, high=1, open_high=True, none=True)),
+        Setting("early_stopping", "--early-stopping", False, bool,
+                "Stop when validation accuracy stops improving; keep the best weights.", _flag),
+        Setting("n_iter_no_change", "--patience", 10, int,
+                "Iterations without improvement before early stopping (or adam/sgd) stops.",
+                _number(low=1, integer=True)),
+        Setting("random_state", "--seed", 0, int,
+                "Seed of the initial weights, the shuffling and the splits.", _seed),
+        Setting("init_epsilon", "--init-epsilon", 0.12, float,
+                "Initial weights are uniform in [-e, e] (the course's 0.12).",
+                _number(low=0, open_low=True, none=True)),
+    ]
+}  # fmt: skip
+
+DEFAULTS: dict[str, Any] = {name: s.default for name, s in SETTINGS.items()}
+"""Each setting's default, for the signatures of ``train.train`` and ``DigitNetClassifier``."""
+
+
+def python_name(name: str) -> str:
+    """The words of the Python doors: the setting's own name."""
+    return name
+
+
+def hidden_sizes(value) -> tuple[int, ...]:
+    """Hidden layer sizes as a tuple of ints: an int is one layer; ``()`` is none.
+
+    Raises ``ValueError`` for anything else, such as zero, negative or fractional sizes.
+    """
+    sizes: tuple[Any, ...]
+    if isinstance(value, Integral) and not isinstance(value, bool):
+        sizes = (value,)
+    elif isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        sizes = (None,)
+    else:
+        sizes = tuple(value)
+    if not all(isinstance(s, Integral) and not isinstance(s, bool) and int(s) >= 1 for s in sizes):
+        raise ValueError(f"hidden_layer_sizes must be positive integers, got {value!r}")
+    return tuple(int(s) for s in sizes)
+
+
+def max_iter_for(solver: str, max_iter: int | None) -> int:
+    """``max_iter``, or the solver's default when it is None."""
+    return DEFAULT_MAX_ITER[solver] if max_iter is None else int(max_iter)
+
+
+def validation_fraction_for(
+    fraction: float | None, early_stopping: bool, has_validation_data: bool = False
+) -> float:
+    """``validation_fraction``, or its default when None: 10% when early stopping needs it."""
+    if fraction is not None:
+        return float(fraction)
+    return EARLY_STOPPING_FRACTION if early_stopping and not has_validation_data else 0.0
+
+
+def check(values: Mapping[str, object], words: Callable[[str], str] = python_name) -> None:
+    """Raise :class:`SettingError` for the first value out of range, or a clash between two.
+
+    Parameters
+    ----------
+    values : setting name -> value; names not in ``SETTINGS`` are ignored, missing ones are not
+        checked.
+    words : setting name -> how the door names it (``python_name``, or the command line's flag).
+    """
+    for name, value in values.items():
+        setting = SETTINGS.get(name)
+        problem = setting and setting.problem(value)
+        if problem:
+            raise SettingError(f"{words(name)} {problem}, got {value!r}")
+    if values.get("early_stopping") and values.get("validation_fraction") == 0:
+        raise SettingError(
+            f"{words('early_stopping')} needs a validation set: {words('validation_fraction')} > 0"
+        )

@@ -1,0 +1,188 @@
+"""The evaluation engine against the one-piece, one-thread evaluation (``network.cost_and_gradient``,
+itself checked against a per-example loop in test_network.py): equal to rounding for any threads and
+pieces, the same bits whatever the number of threads, the same bits run after run."""
+
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from digitnet import engine, network
+from digitnet.labels import LabelMap
+
+COURSE = [400, 25, 10]
+
+
+def assert_close(result, expected, tol):
+    (J, grad), (J_ref, grad_ref) = result, expected
+    assert grad.dtype == grad_ref.dtype
+    assert J == pytest.approx(J_ref, rel=tol, abs=0)
+    assert np.max(np.abs(grad - grad_ref)) <= tol * np.max(np.abs(grad_ref))
+
+
+def assert_identical(result, expected):
+    assert result[0] == expected[0]
+    np.testing.assert_array_equal(result[1], expected[1])
+
+
+@pytest.fixture(scope="module")
+def course(mnist20):
+    """(theta, X, Y, w) for the course network on mnist20-5000, random weights and sample weights."""
+    X, y = mnist20
+    rng = np.random.default_rng(0)
+    return (
+        network.initialize(COURSE, rng),
+        X,
+        LabelMap.fit(y).one_hot(y),
+        rng.uniform(0, 2, len(X)),
+    )
+
+
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-12), (np.float32, 2e-5)])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("chunk_size", [None, 500, 333, 7000])
+@pytest.mark.parametrize("threads", [1, 2, 3, 7])
+def test_engine_equals_one_piece_on_one_thread(course, dtype, tol, weighted, chunk_size, threads):
+    theta, X, Y, w = course
+    X, w = X.astype(dtype), (w if weighted else None)
+    expected = network.cost_and_gradient(theta, X, Y, 1.0, COURSE, sample_weight=w)
+    placement = engine.Rows(X, Y, COURSE, sample_weight=w, threads=threads, chunk_size=chunk_size)
+    with engine.Objective(placement, 1.0, COURSE) as objective:
+        first = objective(theta)
+        assert_close(first, expected, tol)
+        assert_identical(objective(theta), first)  # buffers and threads reused: the same bits
+        assert_identical(objective(theta), first)
+
+
+@pytest.mark.parametrize("chunk_size", [None, 333])
+def test_the_bits_do_not_depend_on_the_threads(course, chunk_size):
+    theta, X, Y, w = course
+    results = [
+        engine.cost_and_gradient(
+            theta, X, Y, 1.0, COURSE, sample_weight=w, chunk_size=chunk_size, threads=threads
+        )
+        for threads in (1, 2, 3, 7)
+    ]
+    for result in results[1:]:
+        assert_identical(result, results[0])
+
+
+def test_a_mini_batch_is_its_rows_evaluated_alone(course):
+    theta, X, Y, w = course
+    rows = np.sort(np.random.default_rng(1).choice(len(X), 1200, replace=False))
+    with engine.Rows(X, Y, COURSE, sample_weight=w, threads=2) as placement:
+        loss, grad = placement.sums(theta, rows)
+        again = placement.sums(theta, rows)
+    loss_ref, grad_ref = network.loss_sum_and_gradient(theta, X[rows], Y[rows], COURSE, w[rows])
+    assert_close((loss, grad), (loss_ref, grad_ref), 1e-12)
+    assert_identical(again, (loss, grad))
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    hidden=st.lists(st.integers(1, 30), min_size=0, max_size=3),
+    m=st.integers(1, 1500),
+    chunk_size=st.one_of(st.none(), st.integers(1, 1600)),
+    threads=st.integers(1, 5),
+)
+def test_engine_equals_one_piece_on_random_networks(seed, hidden, m, chunk_size, threads):
+    rng = np.random.default_rng(seed)
+    sizes = [13, *hidden, 4]
+    X = rng.normal(size=(m, sizes[0]))
+    Y = np.eye(sizes[-1])[rng.integers(0, sizes[-1], m)]
+    theta = network.initialize(sizes, rng, epsilon=1.0)
+    expected = network.cost_and_gradient(theta, X, Y, 0.7, sizes)
+    result = engine.cost_and_gradient(
+        theta, X, Y, 0.7, sizes, chunk_size=chunk_size, threads=threads
+    )
+    assert_close(result, expected, 1e-12)
+
+
+@pytest.mark.parametrize("m", [1, 99, 200, 350, 1000, 5000, 60_000, 200_000])
+@pytest.mark.parametrize("sizes", [COURSE, [784, 100, 10]])
+def test_pieces_are_equal_and_fixed_by_the_data_alone(m, sizes):
+    weights = network.n_params(sizes)
+    bounds = engine.piece_bounds(m, weights)
+    rows = np.diff(bounds)
+    assert bounds[0] == 0 and bounds[-1] == m and np.all(rows > 0)
+    assert rows.max() - rows.min() <= 1 or rows[:-1].min() == rows.max()  # the last may be short
+    assert rows.max() <= engine.MAX_PIECE_ROWS
+    if len(rows) > 1:
+        assert rows[:-1].min() * weights >= engine.MIN_PIECE_WORK
+
+
+def test_the_pieces_of_the_common_jobs():
+    course, fashion = network.n_params(COURSE), network.n_params([784, 100, 10])
+    assert len(engine.piece_bounds(5000, course)) - 1 == 6
+    assert engine.piece_bounds(200, fashion) == [0, 100, 200]  # a mini-batch: two pieces
+    assert len(engine.piece_bounds(60_000, fashion)) - 1 == 12
+
+
+def test_chunk_size_gives_pieces_of_exactly_that_many_rows():
+    assert engine.piece_bounds(10, 50, 4) == [0, 4, 8, 10]
+    assert engine.piece_bounds(8, 50, 4) == [0, 4, 8]
+    assert engine.piece_bounds(3, 50, 7) == [0, 3]
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="chunk_size"):
+            engine.piece_bounds(10, 50, bad)
+
+
+def test_threads_are_checked_and_default_to_the_available_cores():
+    assert engine.check_threads(None) == engine.available_cores() >= 1
+    assert engine.check_threads(3) == 3
+    for bad in (0, -2, 1.5, "2", True):
+        with pytest.raises(ValueError, match="threads must be a positive integer"):
+            engine.check_threads(bad)
+
+
+def test_bad_arrays_are_named():
+    X, Y = np.zeros((5, 4)), np.zeros((5, 2))
+    with pytest.raises(ValueError, match=r"X must have shape \(m, 3\)"):
+        engine.Rows(X, Y, [3, 2, 2])
+    with pytest.raises(ValueError, match=r"sample_weight must have shape \(5,\)"):
+        engine.Rows(X, Y, [4, 2, 2], sample_weight=np.ones(4))
+
+
+def test_saturated_units_stay_finite_without_warnings_on_threads():
+    """z = +-1000: the in-place tanh form of the sigmoid never overflows."""
+    sizes = [2, 3, 2]
+    X = np.tile([[1.0, -1.0], [-1.0, 1.0]], (300, 1))
+    Y = np.tile([[0.0, 1.0], [1.0, 0.0]], (300, 1))
+    thetas = [np.array([[0.0, 500, -500]] * 3), np.array([[0.0, 1000, 0, 0], [0.0, -1000, 0, 0]])]
+    for dtype in (np.float64, np.float32):
+        with warnings.catch_warnings(), np.errstate(over="raise", divide="raise", invalid="raise"):
+            warnings.simplefilter("error")
+            J, grad = engine.cost_and_gradient(
+                network.pack(thetas), X.astype(dtype), Y, 0.0, sizes, threads=2
+            )
+        assert np.isfinite(J) and np.all(np.isfinite(grad))
+        assert J == pytest.approx(1000 + np.log(2), rel=1e-3)
+
+
+def test_an_error_on_a_thread_reaches_the_caller(course, monkeypatch):
+    theta, X, Y, _ = course
+    real, calls = network.loss_sum_and_gradient, []
+
+    def fails_on_the_third_piece(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise FloatingPointError("piece 3")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(network, "loss_sum_and_gradient", fails_on_the_third_piece)
+    with engine.Rows(X, Y, COURSE, threads=2) as placement:
+        with pytest.raises(FloatingPointError, match="piece 3"):
+            placement.sums(theta)
+
+
+def test_public_sigmoid_is_exact_and_finite():
+    z = np.array([-1000.0, -40.0, -1.0, 0.0, 1.0, 40.0, 1000.0])
+    with warnings.catch_warnings(), np.errstate(over="raise", divide="raise", invalid="raise"):
+        warnings.simplefilter("error")
+        g = network.sigmoid(z)
+    expected = [0.0, 4.248354255291589e-18, 0.2689414213699951, 0.5, 0.7310585786300049, 1.0, 1.0]
+    np.testing.assert_allclose(g, expected, rtol=1e-15, atol=0)
+    assert network.sigmoid(0.0) == 0.5 and network.sigmoid(np.float32(2)).dtype == np.float32
