@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import click
+from click.core import ParameterSource
 
 from digitnet import settings
+from digitnet.recipes import RECIPES
 
 
 class DigitnetGroup(click.Group):
@@ -215,10 +217,38 @@ def _check_training_settings(chosen: dict, epochs: int | None) -> None:
         raise click.UsageError(str(err)) from err
 
 
+def _apply_recipe(name: str, chosen: dict, epochs: int | None, dtype: str):
+    """The recipe's settings wherever the command line left a setting unsaid; returns the new
+    ``(epochs, dtype)``. Its iteration count goes to --epochs or --max-iter, by the solver."""
+    ctx = click.get_current_context()
+
+    def said(parameter: str) -> bool:
+        return ctx.get_parameter_source(parameter) not in (None, ParameterSource.DEFAULT)
+
+    iterations_said = said("epochs") or said("max_iter")
+    for setting, value in RECIPES[name].settings.items():
+        if setting == "dtype":
+            dtype = dtype if said("dtype") else value
+        elif setting != "max_iter" and not said(setting):
+            chosen[setting] = tuple(value) if setting == "hidden_layer_sizes" else value
+    iterations = RECIPES[name].settings.get("max_iter")
+    if iterations is not None and not iterations_said:
+        if chosen["solver"] in settings.FULL_BATCH:
+            chosen["max_iter"] = iterations
+        else:
+            epochs = iterations
+    return epochs, dtype
+
+
 @main.command()
 @data_option
 @_with_training_settings
 @click.option("--epochs", type=int, help="Epochs of adam and sgd (their --max-iter). [20]")
+@click.option(
+    "--recipe",
+    type=click.Choice(list(RECIPES)),
+    help="Start from a recipe's settings (digitnet recipes lists them); flags given win.",
+)
 @click.option(
     "--test-size",
     type=float,
@@ -264,6 +294,7 @@ def _check_training_settings(chosen: dict, epochs: int | None) -> None:
 def train(
     data,
     epochs,
+    recipe,
     test_size,
     dtype,
     threads,
@@ -286,6 +317,8 @@ def train(
     from digitnet import holdout, model_io
     from digitnet import train as training
 
+    if recipe is not None:
+        epochs, dtype = _apply_recipe(recipe, chosen, epochs, dtype)
     chosen["hidden_layer_sizes"] = chosen["hidden_layer_sizes"] or None
     _check_training_settings(chosen, epochs)
     solver, seed = chosen["solver"], chosen["random_state"]
@@ -346,6 +379,8 @@ def train(
         progress.close()
     if split is not None:
         model.info["split"] = split
+    if recipe is not None:
+        model.info["recipe"] = recipe
     info = model.info
     click.echo(
         f"stopped: {info['stop_reason']} after {info['n_iter']} {progress.unit}s "
@@ -980,6 +1015,14 @@ def serve(model_path, host, port, test_data):
 # --- the course companion: grade, notebook ------------------------------------------------------
 
 NOTEBOOK = "ex4_neural_networks.ipynb"
+
+
+@main.command("recipes")
+def recipes_command():
+    """List the recipes of digitnet train --recipe: purpose, settings, how they were chosen."""
+    from digitnet.recipes import describe
+
+    click.echo("\n\n".join(describe(recipe) for recipe in RECIPES.values()))
 
 
 @main.command("grade")
