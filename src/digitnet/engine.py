@@ -369,12 +369,16 @@ class Objective:
         if dropout and rng is None:
             raise ValueError("dropout needs rng, the generator its masks are drawn from")
         self.dropout, self.rng = float(dropout), rng
+        self._masks = network.Workspace(placement.dtype) if dropout else None
 
     def __call__(self, theta: np.ndarray, rows: np.ndarray | None = None):
         if rows is not None and self.dropout:
+            assert self.rng is not None, "__init__ refuses dropout without rng"
             hidden = self.layer_sizes[1:-1]
             dtype = self.placement.dtype
-            masks = network.dropout_masks(hidden, len(rows), self.dropout, self.rng, dtype)
+            masks = network.dropout_masks(
+                hidden, len(rows), self.dropout, self.rng, dtype, work=self._masks
+            )
             loss, grad = self.placement.sums(theta, rows, self.dropout, masks)
         else:
             loss, grad = self.placement.sums(theta, rows)

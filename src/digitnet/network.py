@@ -347,20 +347,24 @@ def dropout_masks(
     rate: float,
     rng: np.random.Generator,
     dtype=np.float64,
+    work: Workspace | None = None,
 ) -> list[np.ndarray]:
     """Inverted-dropout masks for ``m`` examples: one ``(h_l, m)`` array per hidden layer.
 
     Each entry is ``1 / (1 - rate)`` with probability ``1 - rate`` and 0 otherwise, so a masked
     activation has the undropped one as its expected value. Drawn from ``rng`` (the training
     generator, so runs repeat), one column per example in the layout ``loss_sum_and_gradient``
-    keeps its activations in.
+    keeps its activations in. With ``work`` (of ``dtype``) the masks are drawn into its arrays,
+    reused by the next call: nothing is allocated step after step.
     """
     if not 0 <= rate < 1:
         raise ValueError(f"dropout rate must be in [0, 1), got {rate!r}")
     keep = 1 - rate
     masks = []
-    for size in hidden_sizes:
-        U = rng.random((int(size), m), dtype=np.dtype(dtype).type)
+    for layer, size in enumerate(hidden_sizes):
+        shape = (int(size), m)
+        U = np.empty(shape, dtype) if work is None else work.array(("mask", layer), shape)
+        rng.random(out=U, dtype=U.dtype.type)
         np.less(U, keep, out=U)  # 1 where the unit is kept, 0 where dropped
         U *= 1 / keep
         masks.append(U)
