@@ -374,7 +374,8 @@ def train(
         X, X_test, y, y_test = X[train_rows], X[test_rows], y[train_rows], y[test_rows]
     sizes = [X.shape[1], *chosen["hidden_layer_sizes"], len(set(y.tolist()))]
     click.echo(
-        f"training {'-'.join(map(str, sizes))} on {dataset.name} ({len(X)} examples) with "
+        f"training {'-'.join(map(str, sizes))} {_family_words(chosen)} on {dataset.name} "
+        f"({len(X)} examples) with "
         f"{solver}, lam {chosen['lam']}",
         err=True,
     )
@@ -427,6 +428,16 @@ def train(
         )
     if info["stop_reason"] == "interrupted":
         sys.exit(130)
+
+
+def _family_words(chosen: dict) -> str:
+    """ "sigmoid" for the course's network, else e.g. "relu, softmax output"."""
+    activation, output = chosen["activation"], chosen["output"]
+    return (
+        "sigmoid"
+        if (activation, output) == ("sigmoid", "sigmoid")
+        else f"{activation}, {output} output"
+    )
 
 
 def _new_model_name() -> Path:
