@@ -172,6 +172,10 @@ def _blas_pools() -> tuple[ThreadpoolController, ThreadpoolController]:
 class Rows:
     """The rows of ``X`` and ``Y`` in this process, evaluated in pieces on ``threads`` threads.
 
+    ``sums(theta, rows=None)`` returns ``(loss_sum, grad_sum)`` over all rows or over the rows of an
+    index array (a mini-batch: each piece gathers its rows into a reused buffer on its own thread).
+    Use as a context manager, or call ``close()``, to stop the threads.
+
     Parameters
     ----------
     X : (m, n) float64 or float32 examples (an array or a ``numpy.memmap``; never copied).
@@ -180,10 +184,6 @@ class Rows:
     sample_weight : (m,) optional weights.
     threads : threads evaluating pieces, each with one BLAS thread (None: every available core).
     chunk_size : rows per piece (see ``piece_bounds``); bounds the working memory per thread.
-
-    ``sums(theta, rows=None)`` returns ``(loss_sum, grad_sum)`` over all rows or over the rows of an
-    index array (a mini-batch: each piece gathers its rows into a reused buffer on its own thread).
-    Use as a context manager, or call ``close()``, to stop the threads.
     """
 
     def __init__(
