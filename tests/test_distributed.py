@@ -389,3 +389,10 @@ def test_train_dask_checks_its_settings_like_train(kwargs, message):
     X, y = np.zeros((4, 3)), np.array([0, 1, 0, 1])
     with pytest.raises(ValueError, match=message):
         distributed.train_dask(X, y, None, **kwargs)  # refused before the cluster is used
+
+
+@pytest.mark.parametrize("blocked", ["dask", "distributed"])
+def test_without_dask_the_error_names_the_extra(monkeypatch, blocked):
+    monkeypatch.setitem(sys.modules, blocked, None)  # import of it raises ImportError
+    with pytest.raises(ImportError, match=r"pip install 'digitnet\[dask\]'"):
+        distributed.connect(workers=1)

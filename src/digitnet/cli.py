@@ -477,12 +477,9 @@ def _train_on_cluster(X, y, scheduler, workers, common, progress):
     from digitnet import distributed
 
     try:
-        import dask.array
-        import dask.distributed  # noqa: F401
+        distributed.require_dask()
     except ImportError as err:
-        raise click.ClickException(
-            f"--scheduler and --workers need Dask: pip install 'digitnet[dask]' ({err})"
-        ) from err
+        raise click.ClickException(f"--scheduler and --workers: {err}") from err
     fraction = settings.validation_fraction_for(
         common.pop("validation_fraction"), common["early_stopping"]
     )

@@ -180,6 +180,17 @@ def _npy_rows(path: str, start: int, stop: int) -> np.ndarray:
     return np.array(np.load(path, mmap_mode="r")[start:stop])
 
 
+def require_dask() -> None:
+    """Import Dask, or raise an ImportError that names the extra to install."""
+    try:
+        import dask.array  # noqa: F401
+        import distributed  # noqa: F401
+    except ImportError as err:
+        raise ImportError(
+            f"digitnet's Dask path needs Dask: pip install 'digitnet[dask]' ({err})"
+        ) from err
+
+
 def from_npy(path: str | Path, chunk_size: int):
     """A row-chunked ``dask.array`` whose chunks a worker reads from an ``.npy`` file itself.
 
@@ -187,6 +198,7 @@ def from_npy(path: str | Path, chunk_size: int):
     is read again from the file. Every worker must see the file at the same path (one machine, or a
     shared file system).
     """
+    require_dask()
     import dask
     import dask.array as da
 
@@ -211,6 +223,7 @@ def to_dask(a, chunk_size: int):
     A dask array is rechunked (a no-op when its chunks already are these). A NumPy array goes into
     the graph, so a lost chunk is cut from it again; for data larger than memory use ``from_npy``.
     """
+    require_dask()
     import dask.array as da
 
     chunks = (int(chunk_size), *(-1,) * (np.ndim(a) - 1))
@@ -353,6 +366,7 @@ def connect(scheduler: str | None = None, workers: int | None = None, **kwargs):
     one worker per core. ``kwargs`` go to ``Client`` (e.g. ``timeout``, how long to wait for a lost
     scheduler to come back) and, for a new cluster, on to ``LocalCluster``.
     """
+    require_dask()
     from distributed import Client
 
     if scheduler is not None and workers is not None:

@@ -183,6 +183,12 @@ def _blas_pools() -> tuple[ThreadpoolController, ThreadpoolController]:
 class Rows:
     """The rows of ``X`` and ``Y`` in this process, evaluated in pieces on ``threads`` threads.
 
+    ``sums(theta, rows=None)`` returns ``(loss_sum, grad_sum)`` over all rows or over the rows of an
+    index array (a mini-batch: each piece gathers its rows into a reused buffer on its own thread);
+    a mini-batch may come with dropout masks, one column per row, which each piece slices.
+    ``set_examples(X)`` swaps in new examples of the same shape (an epoch's augmented images).
+    Use as a context manager, or call ``close()``, to stop the threads.
+
     Parameters
     ----------
     X : (m, n) float64 or float32 examples (an array or a ``numpy.memmap``; never copied).
@@ -192,12 +198,6 @@ class Rows:
     threads : threads evaluating pieces, each with one BLAS thread (None: every available core).
     chunk_size : rows per piece (see ``piece_bounds``); bounds the working memory per thread.
     activation, output : the network's hidden activation and output (``network``'s names).
-
-    ``sums(theta, rows=None)`` returns ``(loss_sum, grad_sum)`` over all rows or over the rows of an
-    index array (a mini-batch: each piece gathers its rows into a reused buffer on its own thread);
-    a mini-batch may come with dropout masks, one column per row, which each piece slices.
-    ``set_examples(X)`` swaps in new examples of the same shape (an epoch's augmented images).
-    Use as a context manager, or call ``close()``, to stop the threads.
     """
 
     def __init__(
