@@ -223,3 +223,81 @@ def test_defaults_are_the_settings_defaults():
     function = inspect.signature(train.train).parameters
     for name, default in settings.DEFAULTS.items():
         assert classifier[name].default == default == function[name].default, name
+
+
+def _gradient_descent(thetas, X, Y, lam, lr, steps):
+    """The independent expectation: plain full-batch gradient descent on the course's cost."""
+    sizes = [X.shape[1]] + [t.shape[0] for t in thetas]
+    theta = network.pack(thetas)
+    for _ in range(steps):
+        theta = theta - lr * network.cost_and_gradient(theta, X, Y, lam, sizes)[1]
+    return network.unpack(theta, sizes)
+
+
+def test_partial_fit_epochs_are_fit_epochs_and_gradient_steps(digits):
+    """Full batch (batch_size >= m) and no momentum: the shuffles and the optimizer state do not
+    matter, so N partial_fit calls, fit with max_iter=N, and N gradient steps must agree."""
+    X_train, _, y_train, _ = digits
+    X, y = X_train[:150], y_train[:150]
+    params = dict(solver="sgd", momentum=0.0, learning_rate=0.5, batch_size=200, random_state=4)
+    online = DigitNetClassifier(**params).partial_fit(X, y, classes=np.arange(10))
+    after_one = [t.copy() for t in online.thetas_]
+    for _ in range(4):
+        online.partial_fit(X, y)
+    batch = DigitNetClassifier(max_iter=5, **params).fit(X, y)
+    for a, b in zip(online.thetas_, batch.thetas_):
+        np.testing.assert_array_equal(a, b)
+    assert online.n_iter_ == batch.n_iter_ == 5
+    expected = _gradient_descent(after_one, X, np.eye(10)[y], 1.0, 0.5, 4)
+    for a, b in zip(online.thetas_, expected):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_warm_start_continues_where_fit_stopped(digits):
+    X_train, _, y_train, _ = digits
+    X, y = X_train[:150], y_train[:150]
+    params = dict(solver="sgd", momentum=0.0, learning_rate=0.5, batch_size=200, random_state=1)
+    warm = DigitNetClassifier(max_iter=3, warm_start=True, **params).fit(X, y)
+    warm.set_params(max_iter=2).fit(X, y)
+    cold = DigitNetClassifier(max_iter=5, **params).fit(X, y)
+    for a, b in zip(warm.thetas_, cold.thetas_):
+        np.testing.assert_array_equal(a, b)
+    assert warm.n_iter_ == 5  # the history goes on
+    fresh = DigitNetClassifier(max_iter=2, **params).fit(X, y)
+    fresh.set_params(max_iter=3).fit(X, y)  # no warm start: starts anew
+    assert fresh.n_iter_ == 3
+    with pytest.raises(ValueError, match="classes of the first fit"):
+        warm.fit(X[:20], np.r_[11, y[1:20]])
+
+
+def test_partial_fit_needs_a_stochastic_solver_and_the_classes(digits):
+    X_train, _, y_train, _ = digits
+    assert not hasattr(DigitNetClassifier(), "partial_fit")  # lbfgs, cg: as MLPClassifier
+    clf = DigitNetClassifier(solver="adam", random_state=0)
+    with pytest.raises(ValueError, match="classes must be given"):
+        clf.partial_fit(X_train[:50], y_train[:50])
+    clf.partial_fit(X_train[:50], np.minimum(y_train[:50], 4), classes=np.arange(10))
+    assert clf.classes_.tolist() == list(range(10))  # labels unseen so far still get a unit
+    clf.partial_fit(X_train[50:100], y_train[50:100])
+    assert clf.n_iter_ == 2
+    with pytest.raises(ValueError, match="labels \\[12\\]"):
+        clf.partial_fit(X_train[:3], [1, 2, 12])
+    with pytest.raises(ValueError, match="differ from the first call"):
+        clf.partial_fit(X_train[:3], [1, 2, 3], classes=[1, 2, 3])
+    with pytest.raises(ValueError, match="X has 3 features"):
+        clf.partial_fit(X_train[:3, :3], [1, 2, 3])
+
+
+def test_partial_fit_learns(digits):
+    X_train, X_test, y_train, y_test = digits
+    clf = DigitNetClassifier(solver="adam", learning_rate=0.05, random_state=0)
+    for _ in range(10):
+        clf.partial_fit(X_train, y_train, classes=np.arange(10))
+    assert clf.score(X_test, y_test) > 0.9
+
+
+@pytest.mark.parametrize("name", ["activation", "output", "dropout", "schedule", "nesterov"])
+def test_new_settings_are_parameters(name):
+    clf = DigitNetClassifier()
+    assert name in clf.get_params()
+    assert clf.get_params()["augment"] is False
