@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -122,6 +123,8 @@ def test_page_is_self_contained(client):
 def test_model_card(client, tiny_model):
     card = client.get("/api/model").json()
     assert card["layer_sizes"] == [784, 16, 10]
+    assert card["activation"] == "sigmoid" and card["output"] == "sigmoid"
+    assert card["architecture"] == "784-16-10, sigmoid hidden units, sigmoid output"
     assert card["n_params"] == 16 * 785 + 10 * 17
     assert card["classes"] == list(range(10))
     assert card["image_shape"] == [28, 28]
@@ -683,3 +686,21 @@ def test_draw_in_a_real_browser(mnist_model_path, tmp_path):
             assert foreign == []  # nothing fetched from anywhere else: the page works offline
         finally:
             browser.close()
+
+
+def test_the_page_shows_the_architecture():
+    page = (resources.files("digitnet.web") / "static" / "index.html").read_text()
+    assert "card.architecture" in page and "card.activation" in page and "card.output" in page
+
+
+def test_serve_says_what_it_serves(tiny_model, monkeypatch, capfd):
+    import uvicorn
+
+    from digitnet.web import app as web_app
+
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets: sockets[0].close())
+    web_app.serve(tiny_model, port=0)
+    assert (
+        "serving a 784-16-10, sigmoid hidden units, sigmoid output network"
+        in capfd.readouterr().err
+    )

@@ -42,6 +42,7 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
 from digitnet import __version__, preprocess
+from digitnet.architecture import activation_and_output, describe
 from digitnet.data import Dataset
 from digitnet.model import Model
 
@@ -97,7 +98,9 @@ class Prediction(BaseModel):
         description="Probability of each class (the output units normalized to sum to 1), "
         "keyed by the class label, in the model's output order."
     )
-    outputs: list[float] = Field(description="Raw sigmoid output of each unit, in class order.")
+    outputs: list[float] = Field(
+        description="Each output unit's value (its sigmoid, or the softmax), in class order."
+    )
     hidden: list[list[float]] = Field(description="Activations of each hidden layer, in order.")
     input: list[list[float]] = Field(
         description="What the network sees: the preprocessed image, upright, height rows of width."
@@ -106,6 +109,9 @@ class Prediction(BaseModel):
 
 class ModelCard(BaseModel):
     layer_sizes: list[int]
+    activation: str = Field(description="Hidden units: sigmoid, tanh, relu or leaky_relu.")
+    output: str = Field(description="Output units: sigmoid (one per class) or softmax.")
+    architecture: str = Field(description='In words, e.g. "64-25-10, relu hidden units, ..."')
     n_params: int
     classes: list[int | str]
     image_shape: list[int] = Field(description="(height, width) of one input image.")
@@ -296,8 +302,12 @@ class _Reader:
         accuracy = None
         if test_digits is not None and self.test_X is not None:
             accuracy = float(np.mean(model.predict(self.test_X) == test_digits.y))
+        activation, output = activation_and_output(model)
         self.card = ModelCard(
             layer_sizes=model.layer_sizes,
+            activation=activation,
+            output=output,
+            architecture=describe(model),
             n_params=sum(theta.size for theta in model.thetas),
             classes=self.classes,
             image_shape=list(model.image_shape),
@@ -665,8 +675,10 @@ def serve(
     if not _is_loopback(host):
         logger.warning("listening on %s: the page and API are reachable from the network", host)
     app = create_app(model, note=note, test_digits=test_digits, allow_origins=allow_origins)
-    listening = listen(host, port)
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, server_header=False)
+    # After Config, which sets up uvicorn's loggers: the line comes with its start-up lines.
+    logging.getLogger("uvicorn.error").info("serving a %s network", describe(model))
+    listening = listen(host, port)
     uvicorn.Server(config).run(sockets=[listening])
 
 
