@@ -54,12 +54,15 @@ MAX_SAMPLES = 64  # most test digits one /api/samples call returns
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 JPEG_SIGNATURE = b"\xff\xd8\xff"  # start of image, then the first marker
 
-DEFAULT_NOTE = (
-    "No model was given, so this one was trained at start-up: a 64-25-10 network on 1500 of "
-    "scikit-learn's embedded 8x8 digits (the other 297 are the test digits). It reads tidy "
-    "drawings; for better results train one on MNIST (digitnet train) and serve that: "
-    "digitnet serve MODEL."
-)
+DEFAULT_TEST_COUNT = 297  # of scikit-learn's 1797 digits, held out as the page's test digits
+DEFAULT_SETTINGS: dict[str, Any] = {
+    "hidden_layer_sizes": (25,),
+    "lam": 1.0,
+    "max_iter": 200,
+}
+"""``train.train``'s settings for the model served when none is given. Chosen by
+``benchmarks/web_default_model.py`` on a validation split of the 1500 training digits (never the
+297 test digits), among configurations that train in a few seconds."""
 
 
 # --- request and response shapes (they make the OpenAPI schema) ---------------------------------
@@ -239,11 +242,18 @@ class DefaultModel(NamedTuple):
     note: str
 
 
-def default_model(random_state: int = 0) -> DefaultModel:
-    """Train the model served when none is given: 64-25-10 on scikit-learn's embedded digits.
+def default_split(random_state: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Rows ``(fit, test)`` of scikit-learn's 1797 digits: the default model's 1500 training
+    digits and the 297 test digits the page shows."""
+    order = np.random.default_rng(random_state).permutation(1797)
+    return order[DEFAULT_TEST_COUNT:], order[:DEFAULT_TEST_COUNT]
 
-    The digits ship with scikit-learn, so this works anywhere, offline, in about a second. A sixth
-    of them (297) are held out as the test digits the page shows.
+
+def default_model(random_state: int = 0) -> DefaultModel:
+    """Train the model served when none is given (``DEFAULT_SETTINGS``) on scikit-learn's digits.
+
+    The digits ship with scikit-learn, so this works anywhere, offline, in a few seconds. A sixth
+    of them (297) are held out as the test digits the page shows; the note says what the model is.
 
     Parameters
     ----------
@@ -259,14 +269,11 @@ def default_model(random_state: int = 0) -> DefaultModel:
     from digitnet.train import train
 
     digits = load_digits()
-    order = np.random.default_rng(random_state).permutation(len(digits.y))
-    test, fit = order[:297], order[297:]
+    fit, test = default_split(random_state)
     model = train(
         digits.X[fit],
         digits.y[fit],
-        hidden_layer_sizes=(25,),
-        lam=1.0,
-        max_iter=200,
+        **DEFAULT_SETTINGS,
         random_state=random_state,
         image_shape=digits.image_shape,
         pixel_order=digits.pixel_order,
@@ -276,9 +283,28 @@ def default_model(random_state: int = 0) -> DefaultModel:
         digits.y[test],
         digits.image_shape,
         digits.pixel_order,
-        "sklearn digits, 297 held out",
+        f"sklearn digits, {DEFAULT_TEST_COUNT} held out",
     )
-    return DefaultModel(model, test_digits, DEFAULT_NOTE)
+    return DefaultModel(model, test_digits, default_note(model))
+
+
+def default_note(model: Model) -> str:
+    """What the page says about the model trained at start-up."""
+    info = model.info
+    solver = info["solver"]
+    if info.get("learning_rate") is not None:
+        solver += f" (learning rate {info['learning_rate']:g}"
+        solver += f", {info['schedule']} schedule)" if info.get("schedule") else ")"
+    extras = [f"dropout {info['dropout']:g}"] if info.get("dropout") else []
+    extras += ["augmented digits"] if info.get("augment") else []
+    return (
+        f"No model was given, so this one was trained at start-up: a {describe(model)} network, "
+        f"{solver}, {info['n_iter']} {'epochs' if info.get('batch_size') else 'iterations'}, "
+        f"lambda {info['lam']:g}{''.join(', ' + extra for extra in extras)}, on {info['n_train']} "
+        f"of scikit-learn's embedded 8x8 digits (the other {DEFAULT_TEST_COUNT} are the test "
+        "digits). It reads tidy drawings; for better results train one on MNIST (digitnet train) "
+        "and serve that: digitnet serve MODEL."
+    )
 
 
 class _Reader:
@@ -669,7 +695,7 @@ def serve(
     import uvicorn
 
     if model is None:
-        logger.warning("no model given: training a 64-25-10 network on the embedded 8x8 digits")
+        logger.warning("no model given: training one on the embedded 8x8 digits")
         model, default_digits, note = default_model()
         test_digits = default_digits if test_digits is None else test_digits
     if not _is_loopback(host):
