@@ -372,9 +372,23 @@ def merge_repeated_rows(X, y, sample_weight=None):
         keep = sample_weight > 0
         X, y, sample_weight = X[keep], y[keep], sample_weight[keep]
     _, codes = np.unique(y, return_inverse=True)
+    if (sample_weight is None or np.all(sample_weight == 1)) and not _may_repeat(X, codes):
+        return X, y, None
     key = np.column_stack([codes.astype(np.float64), X])
     unique, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
     weights = np.bincount(inverse.ravel(), weights=sample_weight, minlength=len(unique))
     if np.all(weights == 1):
         return X, y, None
     return X[first], y[first], weights
+
+
+def _may_repeat(X, codes) -> bool:
+    """False when no two rows of ``X`` with the same label code are equal; True when some may
+    be. A hash per row: cheap in memory (the exact test, ``np.unique``, copies ``X``)."""
+    seen = set()
+    for row, code in zip(X, codes):
+        key = hash(((row + 0.0).tobytes(), int(code)))  # + 0.0: -0.0 becomes 0.0, as equal
+        if key in seen:
+            return True
+        seen.add(key)
+    return False
