@@ -701,10 +701,10 @@ def serve(
     if not _is_loopback(host):
         logger.warning("listening on %s: the page and API are reachable from the network", host)
     app = create_app(model, note=note, test_digits=test_digits, allow_origins=allow_origins)
+    listening = listen(host, port)  # first: a port in use is one line of error, nothing else
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, server_header=False)
     # After Config, which sets up uvicorn's loggers: the line comes with its start-up lines.
     logging.getLogger("uvicorn.error").info("serving a %s network", describe(model))
-    listening = listen(host, port)
     uvicorn.Server(config).run(sockets=[listening])
 
 
