@@ -171,6 +171,20 @@ def _setting_option(name: str, **changes):
     return click.option(setting.flag, name, **{**options, **changes})
 
 
+class _EpsilonType(click.ParamType):
+    """``--init-epsilon``: a number, or "auto" (``settings.init_epsilon_for``)."""
+
+    name = "E|auto"
+
+    def convert(self, value, param, ctx):
+        if value == settings.AUTO:
+            return value
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is neither a number nor 'auto'", param, ctx)
+
+
 def _with_training_settings(command):
     """Every training setting as an option of ``command``; they arrive in ``**chosen``."""
     for name in reversed(settings.SETTINGS):
@@ -178,6 +192,8 @@ def _with_training_settings(command):
             command = _setting_option(name, multiple=True)(command)
         elif name == "max_iter":  # adam and sgd count epochs: --epochs
             command = _setting_option(name, help="Iterations of lbfgs and cg. [100]")(command)
+        elif name == "init_epsilon":
+            command = _setting_option(name, type=_EpsilonType())(command)
         else:
             command = _setting_option(name)(command)
     return command
@@ -414,8 +430,23 @@ def _train_on_cluster(X, y, scheduler, workers, common, progress):
     if fraction > 0:
         fit_rows, val_rows = _split_rows(y, fraction, common["random_state"])
         X, y, validation_data = X[fit_rows], y[fit_rows], (X[val_rows], y[val_rows])
-    for mini_batch_only in ("batch_size", "learning_rate", "momentum"):
+    for mini_batch_only in (
+        "batch_size",
+        "learning_rate",
+        "momentum",
+        "nesterov",
+        "schedule",
+        "dropout",
+        "augment",
+    ):
         common.pop(mini_batch_only)
+    family = common.pop("activation"), common.pop("output")
+    if family != ("sigmoid", "sigmoid"):
+        raise click.UsageError(
+            "--scheduler and --workers train the course's network (sigmoid units and outputs), "
+            f"not --activation {family[0]} --output {family[1]}"
+        )
+    common["init_epsilon"] = settings.init_epsilon_for(common["init_epsilon"], *family)
     where = f"the cluster at {scheduler}" if scheduler else f"a local cluster of {workers} workers"
     click.echo(f"evaluating on {where}", err=True)
     with distributed.connect(scheduler, workers) as client:
@@ -644,10 +675,14 @@ def predict(model_path, images, as_json):
     help="Check a random sample of this many weights in larger networks.",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
-def gradcheck(inputs, hidden, classes, examples, lam, max_checks, seed):
+@_setting_option("activation")
+@_setting_option("output")
+def gradcheck(inputs, hidden, classes, examples, lam, max_checks, seed, activation, output):
     """Backpropagation against central differences for any architecture.
 
-    Exits non-zero when the relative difference is above 1e-7.
+    Exits non-zero when the relative difference is above 1e-7. For relu and leaky_relu a
+    weight whose difference straddles a kink (a hidden z within about 1e-4 of 0) can fail it
+    on a correct gradient; another --seed moves the kinks.
     """
     import numpy as np
 
@@ -659,9 +694,20 @@ def gradcheck(inputs, hidden, classes, examples, lam, max_checks, seed):
     theta = network.initialize(sizes, rng, epsilon=1.0)
     X = rng.normal(size=(examples, inputs))
     Y = np.eye(classes)[rng.integers(0, classes, examples)]
-    result = checker.check_gradient(theta, X, Y, lam, sizes, max_checks=max_checks, rng=rng)
+    result = checker.check_gradient(
+        theta,
+        X,
+        Y,
+        lam,
+        sizes,
+        max_checks=max_checks,
+        rng=rng,
+        activation=activation,
+        output=output,
+    )
     click.echo(
-        f"network {'-'.join(map(str, sizes))}, lam {lam}, {examples} examples, "
+        f"network {'-'.join(map(str, sizes))} {activation}, {output} output, lam {lam}, "
+        f"{examples} examples, "
         f"{result.indices.size} of {theta.size} weights checked"
     )
     for w in result.worst:

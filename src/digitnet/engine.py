@@ -180,9 +180,12 @@ class Rows:
     sample_weight : (m,) optional weights.
     threads : threads evaluating pieces, each with one BLAS thread (None: every available core).
     chunk_size : rows per piece (see ``piece_bounds``); bounds the working memory per thread.
+    activation, output : the network's hidden activation and output (``network``'s names).
 
     ``sums(theta, rows=None)`` returns ``(loss_sum, grad_sum)`` over all rows or over the rows of an
-    index array (a mini-batch: each piece gathers its rows into a reused buffer on its own thread).
+    index array (a mini-batch: each piece gathers its rows into a reused buffer on its own thread);
+    a mini-batch may come with dropout masks, one column per row, which each piece slices.
+    ``set_examples(X)`` swaps in new examples of the same shape (an epoch's augmented images).
     Use as a context manager, or call ``close()``, to stop the threads.
     """
 
@@ -195,7 +198,11 @@ class Rows:
         sample_weight=None,
         threads: int | None = None,
         chunk_size: int | None = None,
+        activation: str = "sigmoid",
+        output: str = "sigmoid",
     ) -> None:
+        network.check_family(activation, output)
+        self.activation, self.output = activation, output
         self.X, self.Y, self.sample_weight = network.check_arrays(X, Y, layer_sizes, sample_weight)
         self.layer_sizes = [int(s) for s in layer_sizes]
         self.dtype = self.X.dtype
@@ -210,14 +217,33 @@ class Rows:
         self._work = [network.Workspace(self.dtype) for _ in range(self.threads)]
         self.n_weights = P
         self._slots: np.ndarray | None = None
+        self._dropout: tuple[float, Sequence[np.ndarray] | None] = (0.0, None)
         self._losses = [0.0] * BLOCK_PIECES
         self._pool: ThreadPoolExecutor | None = None
 
-    def sums(self, theta: np.ndarray, rows: np.ndarray | None = None) -> tuple[float, np.ndarray]:
+    def set_examples(self, X: np.ndarray) -> None:
+        """Evaluate on ``X`` from now on: same shape, same dtype, e.g. an epoch's distorted images."""
+        if X.shape != self.X.shape or X.dtype != self.dtype:
+            raise ValueError(
+                f"new examples must be {self.dtype} {self.X.shape}, got {X.dtype} {X.shape}"
+            )
+        self.X = X
+
+    def sums(
+        self,
+        theta: np.ndarray,
+        rows: np.ndarray | None = None,
+        dropout: float = 0.0,
+        dropout_masks: Sequence[np.ndarray] | None = None,
+    ) -> tuple[float, np.ndarray]:
         """``(loss_sum, grad_sum)`` over every row (``rows=None``) or over ``rows``, an index array.
 
-        ``grad_sum`` is a new ``(P,)`` array of the data's dtype.
+        ``dropout_masks`` (with ``rows``): one ``(h_l, len(rows))`` mask per hidden layer drawn
+        with rate ``dropout`` (``network.dropout_masks``); column j belongs to ``rows[j]``, so the
+        masks, like the rows, do not depend on the threads. ``grad_sum`` is a new ``(P,)`` array
+        of the data's dtype.
         """
+        self._dropout = (dropout, dropout_masks)
         theta = np.asarray(theta, dtype=self.dtype)
         if rows is None:
             bounds = self._full_batch
@@ -271,11 +297,22 @@ class Rows:
     def _run_pieces(self, theta, rows, block, t, threads) -> None:
         work, slots = self._work[t], self._slots
         assert slots is not None, "_add_block grows the slots before any piece runs"
+        dropout, masks = self._dropout
         for i in range(t, len(block) - 1, threads):
             start, stop = block[i], block[i + 1]
             X, Y, w = self._piece(start, stop, rows, work)
             self._losses[i], _ = network.loss_sum_and_gradient(
-                theta, X, Y, self.layer_sizes, w, work=work, out=slots[i]
+                theta,
+                X,
+                Y,
+                self.layer_sizes,
+                w,
+                work=work,
+                out=slots[i],
+                activation=self.activation,
+                output=self.output,
+                dropout=dropout,
+                dropout_masks=None if masks is None else [m[:, start:stop] for m in masks],
             )
 
     def _piece(self, start, stop, rows, work):
@@ -312,13 +349,35 @@ class Objective:
     averaged over its expected share of the total weight, ``len(rows) * total / n_rows``, not its
     actual one (unbiased, and no 0/0 for a batch of zero weights), with the penalty kept at
     ``lam / (2 total)`` whatever the batch, so that the mini-batch costs average to ``J``.
+
+    ``dropout`` > 0 drops hidden units in mini-batches only (``rows`` given), with masks drawn
+    from ``rng`` in the calling thread (``network.dropout_masks``), so a seed gives the same masks
+    whatever the threads. The full batch (``rows=None``: L-BFGS, CG, the gradient checker) never
+    drops anything.
     """
 
-    def __init__(self, placement, lam: float, layer_sizes: Sequence[int]) -> None:
+    def __init__(
+        self,
+        placement,
+        lam: float,
+        layer_sizes: Sequence[int],
+        *,
+        dropout: float = 0.0,
+        rng: np.random.Generator | None = None,
+    ) -> None:
         self.placement, self.lam, self.layer_sizes = placement, float(lam), list(layer_sizes)
+        if dropout and rng is None:
+            raise ValueError("dropout needs rng, the generator its masks are drawn from")
+        self.dropout, self.rng = float(dropout), rng
 
     def __call__(self, theta: np.ndarray, rows: np.ndarray | None = None):
-        loss, grad = self.placement.sums(theta, rows)
+        if rows is not None and self.dropout:
+            hidden = self.layer_sizes[1:-1]
+            dtype = self.placement.dtype
+            masks = network.dropout_masks(hidden, len(rows), self.dropout, self.rng, dtype)
+            loss, grad = self.placement.sums(theta, rows, self.dropout, masks)
+        else:
+            loss, grad = self.placement.sums(theta, rows)
         total = self.placement.total
         if rows is None:
             return network.regularize(theta, loss, grad, self.lam, total, self.layer_sizes)
@@ -346,12 +405,21 @@ def cost_and_gradient(
     sample_weight: np.ndarray | None = None,
     chunk_size: int | None = None,
     threads: int | None = 1,
+    activation: str = "sigmoid",
+    output: str = "sigmoid",
 ) -> tuple[float, np.ndarray]:
     """``network.cost_and_gradient`` through the engine: in pieces (``chunk_size`` rows each, so
     that a ``numpy.memmap`` larger than memory works) on ``threads`` threads. For repeated
     evaluations build an ``Objective(Rows(...), lam, layer_sizes)`` once instead."""
     placement = Rows(
-        X, Y, layer_sizes, sample_weight=sample_weight, threads=threads, chunk_size=chunk_size
+        X,
+        Y,
+        layer_sizes,
+        sample_weight=sample_weight,
+        threads=threads,
+        chunk_size=chunk_size,
+        activation=activation,
+        output=output,
     )
     with Objective(placement, lam, layer_sizes) as objective:
         return objective(theta)
