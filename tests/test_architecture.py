@@ -26,3 +26,10 @@ def test_no_hidden_layer_has_no_hidden_units():
 
 def test_two_hidden_layers():
     assert describe(_model([64, 30, 20, 3])) == "64-30-20-3, sigmoid hidden units, sigmoid output"
+
+
+def test_activation_and_output_come_from_the_model():
+    thetas = [np.zeros((5, 17)), np.zeros((3, 6))]
+    model = Model(thetas, LabelMap(range(3)), (4, 4), "C", activation="relu", output="softmax")
+    assert activation_and_output(model) == ("relu", "softmax")
+    assert describe(model) == "16-5-3, relu hidden units, softmax output"

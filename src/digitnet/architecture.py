@@ -11,8 +11,7 @@ from digitnet.model import Model
 
 def activation_and_output(model: Model) -> tuple[str, str]:
     """The model's hidden activation and output, e.g. ``("relu", "softmax")``."""
-    # getattr until issue 12's Model fields are merged; a model without them is the course's.
-    return getattr(model, "activation", "sigmoid"), getattr(model, "output", "sigmoid")
+    return model.activation, model.output
 
 
 def describe(model: Model) -> str:

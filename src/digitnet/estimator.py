@@ -22,18 +22,6 @@ from digitnet.labels import LabelMap
 from digitnet.model import Model
 from digitnet.settings import DEFAULTS
 
-# The settings of issue 12 (core's digitnet.settings defines them). Until that branch is merged,
-# the fallbacks give the same defaults; a setting is passed on to ``train.train`` once settings
-# knows it, or whenever it is not the default (so it is never silently ignored).
-_MODEL_FAMILY = {
-    "activation": "sigmoid",
-    "output": "sigmoid",
-    "dropout": 0.0,
-    "schedule": "constant",
-    "nesterov": False,
-    "augment": False,
-}
-_FAMILY_DEFAULTS = {name: DEFAULTS.get(name, value) for name, value in _MODEL_FAMILY.items()}
 _STOCHASTIC = ("adam", "sgd")
 
 
@@ -68,8 +56,9 @@ class DigitNetClassifier(ClassifierMixin, BaseEstimator):
     nesterov : Nesterov momentum for sgd.
     augment : random affine distortions of each epoch's training images (adam, sgd; needs
         ``pixel_order``).
-    init_epsilon : initial weights are uniform in ``[-init_epsilon, init_epsilon]`` (the course's
-        0.12); ``None`` uses ``sqrt(6) / sqrt(L_in + L_out)`` per layer.
+    init_epsilon : initial weights are uniform in ``[-init_epsilon, init_epsilon]``; ``None``: a
+        range per layer and activation (He for the relu family, Glorot otherwise); ``"auto"``
+        (default): the course's 0.12 for sigmoid/sigmoid, else None (``settings.init_epsilon_for``).
     random_state : seed (int or None) or ``RandomState`` for the initial weights and data splits.
     image_shape, pixel_order : how a row of ``X`` is an image, ``(height, width)`` and ``"C"``
         (row-major) or ``"F"`` (column-major, the course's ``.mat``). The saved model records
@@ -112,12 +101,12 @@ class DigitNetClassifier(ClassifierMixin, BaseEstimator):
         validation_fraction=DEFAULTS["validation_fraction"],
         n_iter_no_change=DEFAULTS["n_iter_no_change"],
         init_epsilon=DEFAULTS["init_epsilon"],
-        activation=_FAMILY_DEFAULTS["activation"],
-        output=_FAMILY_DEFAULTS["output"],
-        dropout=_FAMILY_DEFAULTS["dropout"],
-        schedule=_FAMILY_DEFAULTS["schedule"],
-        nesterov=_FAMILY_DEFAULTS["nesterov"],
-        augment=_FAMILY_DEFAULTS["augment"],
+        activation=DEFAULTS["activation"],
+        output=DEFAULTS["output"],
+        dropout=DEFAULTS["dropout"],
+        schedule=DEFAULTS["schedule"],
+        nesterov=DEFAULTS["nesterov"],
+        augment=DEFAULTS["augment"],
         random_state=DEFAULTS["random_state"],
         image_shape=None,
         pixel_order=None,
@@ -178,9 +167,15 @@ class DigitNetClassifier(ClassifierMixin, BaseEstimator):
         Each call shuffles with its own seed drawn from ``random_state`` and the call's number.
         The optimizer's state (Adam's moments, SGD's velocity) starts afresh with each call, so
         with a ``batch_size`` below ``m`` N calls are not quite ``fit`` with ``max_iter=N``.
-        No validation set is held out and ``early_stopping`` does not apply.
+        No validation set is held out and ``early_stopping`` does not apply; ``schedule`` must
+        be ``"constant"``.
         """
         first = not hasattr(self, "model_")
+        if self.schedule != "constant":
+            raise ValueError(
+                f"schedule {self.schedule!r} needs the number of epochs, which partial_fit does "
+                "not know (one epoch per call): use schedule='constant'"
+            )
         if first:
             self._check_params()
             if classes is None:
@@ -231,32 +226,16 @@ class DigitNetClassifier(ClassifierMixin, BaseEstimator):
 
     def _train(self, X, y, sample_weight, labels, *, initial, seed, **overrides) -> Model:
         """``train.train`` with this estimator's settings (``overrides`` win)."""
-        family = {
-            name: getattr(self, name)
-            for name, default in _FAMILY_DEFAULTS.items()
-            if name in settings.SETTINGS or getattr(self, name) != default
-        }
-        kwargs = {
-            "hidden_layer_sizes": settings.hidden_sizes(self.hidden_layer_sizes),
-            "lam": self.lam,
-            "solver": self.solver,
-            "max_iter": self.max_iter,
-            "tol": self.tol,
-            "batch_size": self.batch_size,
-            "learning_rate": self.learning_rate,
-            "momentum": self.momentum,
-            "early_stopping": self.early_stopping,
-            "validation_fraction": self.validation_fraction,
-            "n_iter_no_change": self.n_iter_no_change,
-            "init_epsilon": self.init_epsilon,
-            **family,
+        kwargs = {name: getattr(self, name) for name in settings.SETTINGS}
+        kwargs.update(
+            hidden_layer_sizes=settings.hidden_sizes(self.hidden_layer_sizes),
+            random_state=seed,
             **overrides,
-        }
+        )
         return training.train(
             X,
             y,
             **kwargs,
-            random_state=seed,
             initial=initial,
             labels=labels,
             image_shape=self.image_shape,
@@ -324,9 +303,8 @@ class DigitNetClassifier(ClassifierMixin, BaseEstimator):
             hidden_layer_sizes=tuple(model.layer_sizes[1:-1]),
             image_shape=model.image_shape if model.pixel_order else None,
             pixel_order=model.pixel_order,
-            # getattr: models of digitnet before issue 12 have neither (sigmoid, sigmoid)
-            activation=getattr(model, "activation", "sigmoid"),
-            output=getattr(model, "output", "sigmoid"),
+            activation=model.activation,
+            output=model.output,
             **{k: info[k] for k in ("lam", "solver", "max_iter") if k in info},
         )
         clf.model_ = model
