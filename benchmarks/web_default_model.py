@@ -46,6 +46,21 @@ CANDIDATES: dict[str, dict] = {
         "solver": "adam", "learning_rate": 3e-3, "batch_size": 64, "max_iter": 60, "lam": 1.0,
         "schedule": "cosine", "augment": True,
     },
+    "64-256-10 relu softmax, adam 100 epochs, cosine, dropout 0.2": {
+        "hidden_layer_sizes": (256,), "activation": "relu", "output": "softmax",
+        "solver": "adam", "learning_rate": 3e-3, "batch_size": 64, "max_iter": 100, "lam": 1.0,
+        "schedule": "cosine", "dropout": 0.2,
+    },
+    "64-256-10 relu softmax, adam 60 epochs, cosine, dropout 0.2, lambda 0.1": {
+        "hidden_layer_sizes": (256,), "activation": "relu", "output": "softmax",
+        "solver": "adam", "learning_rate": 3e-3, "batch_size": 64, "max_iter": 60, "lam": 0.1,
+        "schedule": "cosine", "dropout": 0.2,
+    },
+    "64-256-10 relu softmax, adam 60 epochs, cosine, dropout 0.2, lambda 3": {
+        "hidden_layer_sizes": (256,), "activation": "relu", "output": "softmax",
+        "solver": "adam", "learning_rate": 3e-3, "batch_size": 64, "max_iter": 60, "lam": 3.0,
+        "schedule": "cosine", "dropout": 0.2,
+    },
     "64-100-10 tanh softmax, lbfgs 200": {
         "hidden_layer_sizes": (100,), "activation": "tanh", "output": "softmax", "lam": 1.0,
         "max_iter": 200,
@@ -55,32 +70,27 @@ CANDIDATES: dict[str, dict] = {
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--quick", action="store_true", help="2 iterations each: a smoke test")
     args = parser.parse_args()
     digits = load_digits()
     fit, _ = default_split(0)  # the page's test digits are never read here
     X, y = digits.X[fit], digits.y[fit]
-    print(f"{'candidate':<64} {'val acc (mean of seeds)':>24} {'train s':>8}")
+    print(f"{'candidate':<72} {'val accuracy':>16} {'train s':>8}")
     for name, candidate in CANDIDATES.items():
         settings = {**candidate, "max_iter": 2} if args.quick else candidate
         scores, seconds = [], []
         for seed in args.seeds:
             keep, val = stratified_split(y, 0.2, seed)
             start = time.perf_counter()
-            try:
-                model = train(
-                    X[keep], y[keep], **settings, random_state=seed,
-                    image_shape=digits.image_shape, pixel_order=digits.pixel_order,
-                )  # fmt: skip
-            except TypeError as err:  # a setting this digitnet does not have yet
-                print(f"{name:<64} skipped: {err}")
-                break
+            model = train(
+                X[keep], y[keep], **settings, random_state=seed,
+                image_shape=digits.image_shape, pixel_order=digits.pixel_order,
+            )  # fmt: skip
             seconds.append(time.perf_counter() - start)
             scores.append(np.mean(model.predict(X[val]) == y[val]))
-        else:
-            chosen = " <- DEFAULT_SETTINGS" if candidate == DEFAULT_SETTINGS else ""
-            print(f"{name:<64} {np.mean(scores):>24.4f} {np.median(seconds):>8.2f}{chosen}")
+        chosen = " <- DEFAULT_SETTINGS" if candidate == DEFAULT_SETTINGS else ""
+        print(f"{name:<72} {np.mean(scores):>16.4f} {np.median(seconds):>8.2f}{chosen}")
 
 
 if __name__ == "__main__":

@@ -56,13 +56,22 @@ JPEG_SIGNATURE = b"\xff\xd8\xff"  # start of image, then the first marker
 
 DEFAULT_TEST_COUNT = 297  # of scikit-learn's 1797 digits, held out as the page's test digits
 DEFAULT_SETTINGS: dict[str, Any] = {
-    "hidden_layer_sizes": (25,),
-    "lam": 1.0,
-    "max_iter": 200,
+    "hidden_layer_sizes": (256,),
+    "activation": "relu",
+    "output": "softmax",
+    "solver": "adam",
+    "learning_rate": 3e-3,
+    "batch_size": 64,
+    "max_iter": 60,
+    "lam": 0.1,
+    "schedule": "cosine",
+    "dropout": 0.2,
 }
 """``train.train``'s settings for the model served when none is given. Chosen by
-``benchmarks/web_default_model.py`` on a validation split of the 1500 training digits (never the
-297 test digits), among configurations that train in a few seconds."""
+``benchmarks/web_default_model.py`` on validation splits of the 1500 training digits (never the
+297 test digits), among configurations that train in a few seconds: the best validation accuracy
+(0.982 over 5 seeds, against the course's 64-25-10 sigmoid network's 0.973), the faster of the two
+that tied."""
 
 
 # --- request and response shapes (they make the OpenAPI schema) ---------------------------------
