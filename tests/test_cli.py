@@ -213,6 +213,22 @@ def test_train_a_relu_softmax_network_with_every_mini_batch_setting(tmp_path):
     assert len(refused.stderr.strip().splitlines()) == 1
 
 
+def test_resume_keeps_the_activation_and_output(tmp_path):
+    out = tmp_path / "relu.npz"
+    run("train", "--activation", "relu", "--output", "softmax", "--solver", "adam", "--epochs", "1",
+        "--out", out)  # fmt: skip
+    run("train", "--resume", out, "--solver", "adam", "--epochs", "1", "--out", out)
+    from digitnet import model_io
+
+    resumed = model_io.load(out)
+    assert (resumed.activation, resumed.output) == ("relu", "softmax")
+    assert len(resumed.history["cost"]) == 2
+    refused = run("train", "--resume", out, "--activation", "tanh", "--solver", "adam",
+                  "--out", tmp_path / "other.npz", check=False)  # fmt: skip
+    assert refused.returncode == 2
+    assert "--activation tanh does not match" in refused.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

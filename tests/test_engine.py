@@ -102,7 +102,7 @@ def test_engine_equals_one_piece_on_random_networks(seed, hidden, m, chunk_size,
 
 
 @pytest.mark.parametrize("m", [1, 99, 200, 350, 1000, 5000, 60_000, 200_000])
-@pytest.mark.parametrize("sizes", [COURSE, [784, 100, 10]])
+@pytest.mark.parametrize("sizes", [COURSE, [784, 100, 10], [784, 512, 256, 10]])
 def test_pieces_are_equal_and_fixed_by_the_data_alone(m, sizes):
     weights = network.n_params(sizes)
     bounds = engine.piece_bounds(m, weights)
@@ -112,6 +112,7 @@ def test_pieces_are_equal_and_fixed_by_the_data_alone(m, sizes):
     assert rows.max() <= engine.MAX_PIECE_ROWS
     if len(rows) > 1:
         assert rows[:-1].min() * weights >= engine.MIN_PIECE_WORK
+        assert rows[:-1].min() >= engine.MIN_PIECE_ROWS
 
 
 def test_the_pieces_of_the_common_jobs():
@@ -119,6 +120,8 @@ def test_the_pieces_of_the_common_jobs():
     assert len(engine.piece_bounds(5000, course)) - 1 == 6
     assert engine.piece_bounds(200, fashion) == [0, 100, 200]  # a mini-batch: two pieces
     assert len(engine.piece_bounds(60_000, fashion)) - 1 == 12
+    big = network.n_params([784, 512, 256, 10])  # a big network's mini-batch: thick pieces
+    assert engine.piece_bounds(128, big) == [0, 64, 128]
 
 
 def test_chunk_size_gives_pieces_of_exactly_that_many_rows():

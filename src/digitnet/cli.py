@@ -319,6 +319,8 @@ def train(
     if initial is not None:
         _check_resumable(initial, resume, chosen["hidden_layer_sizes"])
         chosen["hidden_layer_sizes"] = tuple(initial.layer_sizes[1:-1])
+        for name in ("activation", "output"):
+            chosen[name] = _resumed_family(initial, resume, name, chosen[name])
     chosen["hidden_layer_sizes"] = (
         chosen["hidden_layer_sizes"] or settings.DEFAULTS["hidden_layer_sizes"]
     )
@@ -399,6 +401,18 @@ def _new_model_name() -> Path:
         number += 1
         path = Path(f"model-{number}.npz")
     return path
+
+
+def _resumed_family(initial, resume: Path, name: str, asked: str) -> str:
+    """--resume keeps the model's activation and output; one given that differs is refused."""
+    have = getattr(initial, name)
+    source = click.get_current_context().get_parameter_source(name)
+    if source is not click.core.ParameterSource.DEFAULT and asked != have:
+        raise click.UsageError(
+            f"{settings.SETTINGS[name].flag} {asked} does not match {resume} ({have}); "
+            f"--resume continues that network: leave out {settings.SETTINGS[name].flag}"
+        )
+    return have
 
 
 def _check_resumable(initial, resume: Path, hidden) -> None:

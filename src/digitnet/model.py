@@ -151,7 +151,7 @@ class Model:
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:
         """The output units' logits ``z: (m, K)`` for ``X: (m, n)``, before the sigmoid or softmax."""
-        return network.output_logits(self.thetas, self._check(X), self.activation)
+        return network.output_logits(self.thetas, self._check(X), self.activation, self.output)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Most likely label ``(m,)`` for each row of ``X: (m, n)``: the unit of largest logit.
@@ -159,7 +159,9 @@ class Model:
         Every door (command line, web page, estimator, report) predicts through here or
         ``network.predict``, so all agree, also where saturated probabilities tie.
         """
-        return self.labels.decode(network.predict(self.thetas, self._check(X), self.activation))
+        return self.labels.decode(
+            network.predict(self.thetas, self._check(X), self.activation, self.output)
+        )
 
     def activations(self, X: np.ndarray) -> list[np.ndarray]:
         """Every layer's activations ``[X, a_2, ..., a_L]`` for ``X: (m, n)``."""

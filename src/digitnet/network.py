@@ -282,9 +282,17 @@ def _hidden_activations(
 
 
 def output_logits(
-    thetas: Sequence[np.ndarray], X: np.ndarray, activation: str = "sigmoid"
+    thetas: Sequence[np.ndarray],
+    X: np.ndarray,
+    activation: str = "sigmoid",
+    output: str = "sigmoid",
 ) -> np.ndarray:
-    """The output layer's ``z: (m, K)`` for examples ``X: (m, n)``, before the sigmoid or softmax."""
+    """The output layer's ``z: (m, K)`` for examples ``X: (m, n)``, before the sigmoid or softmax.
+
+    The logits do not depend on ``output``; it is checked, and taken so that every function here
+    takes a network's ``activation`` and ``output`` alike.
+    """
+    _check_output(output)
     hidden = _hidden_activations(thetas[:-1], X, activation)[-1]
     Theta = np.asarray(thetas[-1], hidden.dtype)
     return hidden @ Theta[:, 1:].T + Theta[:, 0]
@@ -305,19 +313,23 @@ def predict_proba(
 ) -> np.ndarray:
     """Output unit values ``(m, K)`` for examples ``X: (m, n)``: the K sigmoids (``"sigmoid"``,
     not normalized) or the softmax probabilities (``"softmax"``)."""
-    _check_output(output)
-    logits = output_logits(thetas, X, activation)
+    logits = output_logits(thetas, X, activation, output)
     return sigmoid(logits) if output == "sigmoid" else softmax(logits)
 
 
-def predict(thetas: Sequence[np.ndarray], X: np.ndarray, activation: str = "sigmoid") -> np.ndarray:
+def predict(
+    thetas: Sequence[np.ndarray],
+    X: np.ndarray,
+    activation: str = "sigmoid",
+    output: str = "sigmoid",
+) -> np.ndarray:
     """Index ``(m,)`` of the most active output unit; ``LabelMap.decode`` turns it into labels.
 
     The argmax of the logits, for either output: the sigmoid and the softmax keep their order,
     but round saturated outputs to ties (``expit(40) == expit(50) == 1.0``), which the logits never
     are.
     """
-    return np.argmax(output_logits(thetas, X, activation), axis=1)
+    return np.argmax(output_logits(thetas, X, activation, output), axis=1)
 
 
 def _activation(name: str):
@@ -347,20 +359,24 @@ def dropout_masks(
     rate: float,
     rng: np.random.Generator,
     dtype=np.float64,
+    work: Workspace | None = None,
 ) -> list[np.ndarray]:
     """Inverted-dropout masks for ``m`` examples: one ``(h_l, m)`` array per hidden layer.
 
     Each entry is ``1 / (1 - rate)`` with probability ``1 - rate`` and 0 otherwise, so a masked
     activation has the undropped one as its expected value. Drawn from ``rng`` (the training
     generator, so runs repeat), one column per example in the layout ``loss_sum_and_gradient``
-    keeps its activations in.
+    keeps its activations in. With ``work`` (of ``dtype``) the masks are drawn into its arrays,
+    reused by the next call: nothing is allocated step after step.
     """
     if not 0 <= rate < 1:
         raise ValueError(f"dropout rate must be in [0, 1), got {rate!r}")
     keep = 1 - rate
     masks = []
-    for size in hidden_sizes:
-        U = rng.random((int(size), m), dtype=np.dtype(dtype).type)
+    for layer, size in enumerate(hidden_sizes):
+        shape = (int(size), m)
+        U = np.empty(shape, dtype) if work is None else work.array(("mask", layer), shape)
+        rng.random(out=U, dtype=U.dtype.type)
         np.less(U, keep, out=U)  # 1 where the unit is kept, 0 where dropped
         U *= 1 / keep
         masks.append(U)
