@@ -27,6 +27,7 @@ import json
 import subprocess
 import sys
 import time
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -94,8 +95,12 @@ def run_torch(name, train, test):
     rng = np.random.default_rng(0)
     sizes = [train.X.shape[1], *recipe["hidden_layer_sizes"]]
     layers: list[torch.nn.Module] = []
-    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
-        layers += [torch.nn.Linear(n_in, n_out), torch.nn.ReLU(), torch.nn.Dropout(recipe["dropout"])]
+    for n_in, n_out in pairwise(sizes):
+        layers += [
+            torch.nn.Linear(n_in, n_out),
+            torch.nn.ReLU(),
+            torch.nn.Dropout(recipe["dropout"]),
+        ]
     net = torch.nn.Sequential(*layers, torch.nn.Linear(sizes[-1], 10))
     optimizer = torch.optim.Adam(net.parameters(), lr=recipe["learning_rate"])
     batch, epochs = recipe["batch_size"], recipe["max_iter"]

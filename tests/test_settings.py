@@ -85,12 +85,8 @@ def test_every_door_has_every_setting_with_its_default():
     }
     options = {param.name: param for param in cli.train.params}
     given = cli.train.make_context("train", []).params  # what the command gets without flags
-    # Issue 12: DigitNetClassifier gains these on the surfaces branch; drop this at the merge.
-    pending = {"activation", "output", "nesterov", "schedule", "dropout", "augment"}
     for name, setting in settings.SETTINGS.items():
         for door, parameters in doors.items():
-            if door == "DigitNetClassifier" and name in pending and name not in parameters:
-                continue
             assert parameters[name].default == setting.default, (door, name)
         assert setting.flag in options[name].opts, name
         if name == "hidden_layer_sizes":  # repeated: none given means the default
