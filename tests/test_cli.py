@@ -188,6 +188,62 @@ def test_gradcheck_any_architecture():
     assert "Theta3[" in result.stdout
 
 
+@pytest.mark.parametrize("activation", ["tanh", "relu", "leaky_relu"])
+def test_gradcheck_takes_activation_and_output(activation):
+    result = run("gradcheck", "--activation", activation, "--output", "softmax", "--lam", "1")
+    assert f"{activation}, softmax output" in result.stdout
+    assert re.search(r"relative difference [\d.e-]+ \(ok", result.stdout)
+
+
+def test_train_a_relu_softmax_network_with_every_mini_batch_setting(tmp_path):
+    out = tmp_path / "relu.npz"
+    args = ["--activation", "relu", "--output", "softmax", "--solver", "adam", "--epochs", "3",
+            "--dropout", "0.2", "--schedule", "cosine", "--augment", "--hidden", "30"]  # fmt: skip
+    result = run("train", *args, "--out", out)
+    assert "test accuracy" in result.stdout
+    from digitnet import model_io
+
+    model = model_io.load(out)
+    assert (model.activation, model.output) == ("relu", "softmax")
+    assert model.info["dropout"] == 0.2 and model.info["schedule"] == "cosine"
+    assert model.info["augment"] is True
+    refused = run("export", out, tmp_path / "relu.mat", check=False)
+    assert refused.returncode == 1
+    assert "sigmoid outputs; this model has relu" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+
+
+def test_resume_keeps_the_activation_and_output(tmp_path):
+    out = tmp_path / "relu.npz"
+    run("train", "--activation", "relu", "--output", "softmax", "--solver", "adam", "--epochs", "1",
+        "--out", out)  # fmt: skip
+    run("train", "--resume", out, "--solver", "adam", "--epochs", "1", "--out", out)
+    from digitnet import model_io
+
+    resumed = model_io.load(out)
+    assert (resumed.activation, resumed.output) == ("relu", "softmax")
+    assert len(resumed.history["cost"]) == 2
+    refused = run("train", "--resume", out, "--activation", "tanh", "--solver", "adam",
+                  "--out", tmp_path / "other.npz", check=False)  # fmt: skip
+    assert refused.returncode == 2
+    assert "--activation tanh does not match" in refused.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--dropout", "0.3"], "--dropout needs a mini-batch solver (adam, sgd), not lbfgs"),
+        (["--solver", "adam", "--nesterov"], "--nesterov is a momentum of sgd, not of adam"),
+        (["--activation", "gelu"], "'gelu' is not one of"),
+        (["--init-epsilon", "big"], "'big' is neither a number nor 'auto'"),
+    ],
+)
+def test_new_training_flags_are_usage_errors_when_wrong(args, message):
+    result = run("train", *args, check=False)
+    assert result.returncode == 2
+    assert message in result.stderr
+
+
 def test_selftest_passes_and_fails_honestly():
     assert run("selftest").stdout.count("ok ") == 3
     # mnist20-5000.mat is not the course's ex4data1.mat: the published costs must not match.

@@ -102,7 +102,7 @@ def test_engine_equals_one_piece_on_random_networks(seed, hidden, m, chunk_size,
 
 
 @pytest.mark.parametrize("m", [1, 99, 200, 350, 1000, 5000, 60_000, 200_000])
-@pytest.mark.parametrize("sizes", [COURSE, [784, 100, 10]])
+@pytest.mark.parametrize("sizes", [COURSE, [784, 100, 10], [784, 512, 256, 10]])
 def test_pieces_are_equal_and_fixed_by_the_data_alone(m, sizes):
     weights = network.n_params(sizes)
     bounds = engine.piece_bounds(m, weights)
@@ -112,6 +112,7 @@ def test_pieces_are_equal_and_fixed_by_the_data_alone(m, sizes):
     assert rows.max() <= engine.MAX_PIECE_ROWS
     if len(rows) > 1:
         assert rows[:-1].min() * weights >= engine.MIN_PIECE_WORK
+        assert rows[:-1].min() >= engine.MIN_PIECE_ROWS
 
 
 def test_the_pieces_of_the_common_jobs():
@@ -119,6 +120,8 @@ def test_the_pieces_of_the_common_jobs():
     assert len(engine.piece_bounds(5000, course)) - 1 == 6
     assert engine.piece_bounds(200, fashion) == [0, 100, 200]  # a mini-batch: two pieces
     assert len(engine.piece_bounds(60_000, fashion)) - 1 == 12
+    big = network.n_params([784, 512, 256, 10])  # a big network's mini-batch: thick pieces
+    assert engine.piece_bounds(128, big) == [0, 64, 128]
 
 
 def test_chunk_size_gives_pieces_of_exactly_that_many_rows():
@@ -186,3 +189,53 @@ def test_public_sigmoid_is_exact_and_finite():
     expected = [0.0, 4.248354255291589e-18, 0.2689414213699951, 0.5, 0.7310585786300049, 1.0, 1.0]
     np.testing.assert_allclose(g, expected, rtol=1e-15, atol=0)
     assert network.sigmoid(0.0) == 0.5 and network.sigmoid(np.float32(2)).dtype == np.float32
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu", "leaky_relu"])
+@pytest.mark.parametrize("output", ["sigmoid", "softmax"])
+def test_activation_and_output_pass_through_the_pieces(activation, output):
+    sizes = [30, 20, 4]
+    rng = np.random.default_rng(5)
+    theta = network.initialize(sizes, rng, None, activation=activation)
+    X = rng.normal(size=(3000, 30))
+    Y = np.eye(4)[rng.integers(0, 4, 3000)]
+    J, grad = engine.cost_and_gradient(
+        theta, X, Y, 0.5, sizes, threads=2, chunk_size=700, activation=activation, output=output
+    )
+    J_one, grad_one = network.cost_and_gradient(
+        theta, X, Y, 0.5, sizes, activation=activation, output=output
+    )
+    assert J == pytest.approx(J_one, rel=1e-13)
+    np.testing.assert_allclose(grad, grad_one, rtol=1e-10, atol=1e-15)
+
+
+def test_dropout_masks_follow_their_rows_whatever_the_pieces():
+    """A mini-batch with masks in pieces on threads = the same rows and masks in one piece."""
+    sizes = [30, 20, 10, 4]
+    rng = np.random.default_rng(6)
+    theta = network.initialize(sizes, rng, None, activation="relu")
+    X = rng.normal(size=(900, 30))
+    Y = np.eye(4)[rng.integers(0, 4, 900)]
+    rows = np.sort(rng.choice(900, 500, replace=False))
+    masks = network.dropout_masks(sizes[1:-1], len(rows), 0.3, rng)
+    with engine.Rows(X, Y, sizes, threads=2, chunk_size=90, activation="relu") as placement:
+        loss, grad = placement.sums(theta, rows, 0.3, masks)
+    loss_one, grad_one = network.loss_sum_and_gradient(
+        theta, X[rows], Y[rows], sizes, activation="relu", dropout=0.3, dropout_masks=masks
+    )
+    assert loss == pytest.approx(loss_one, rel=1e-13)
+    np.testing.assert_allclose(grad, grad_one, rtol=1e-10, atol=1e-13)
+
+
+def test_objective_drops_units_in_mini_batches_only():
+    sizes = [5, 8, 3]
+    rng = np.random.default_rng(8)
+    theta = network.initialize(sizes, rng)
+    X, Y = rng.normal(size=(40, 5)), np.eye(3)[rng.integers(0, 3, 40)]
+    plain = engine.Objective(engine.Rows(X, Y, sizes, threads=1), 1.0, sizes)
+    dropping = engine.Objective(
+        engine.Rows(X, Y, sizes, threads=1), 1.0, sizes, dropout=0.5, rng=rng
+    )
+    assert dropping(theta)[0] == plain(theta)[0]  # the full batch: no dropout
+    rows = np.arange(20)
+    assert dropping(theta, rows)[0] != plain(theta, rows)[0]

@@ -87,8 +87,10 @@ def test_hard_coded_published_numbers_never_pass():
 def test_a_hanging_part_is_stopped_at_the_learners_line_and_the_rest_is_graded():
     report = graded("hanging", timeout=3)
     assert set(failed(report)) == {"predict"}
-    assert failed(report)["predict"] == (
-        "took longer than 3 s and was stopped at hanging.py line 13: `while not done:`"
+    # The loop is two lines; the stop may land on either.
+    assert failed(report)["predict"] in (
+        "took longer than 3 s and was stopped at hanging.py line 13: `while not done:`",
+        "took longer than 3 s and was stopped at hanging.py line 14: `pass`",
     )
 
 

@@ -118,7 +118,7 @@ def test_file_holds_numeric_arrays_and_json_metadata(model, tmp_path):
     assert arrays["metadata"].shape == () and arrays["metadata"].dtype.kind == "U"
     metadata = json.loads(str(arrays["metadata"]))
     assert metadata["format"] == "digitnet-model"
-    assert metadata["format_version"] == model_io.FORMAT_VERSION
+    assert metadata["format_version"] == 1  # sigmoid outputs: every digitnet reads it right
     assert metadata["digitnet_version"] == digitnet.__version__
     assert metadata["layer_sizes"] == [12, 5, 4, 3]
     assert metadata["activation"] == "sigmoid"
@@ -269,7 +269,8 @@ def test_arrays_disagreeing_with_the_metadata_are_refused(model, tmp_path, chang
         ({"labels": ["cat", "dog"]}, "2 labels for 3 output units"),
         ({"image_shape": [4, 4]}, "does not hold 12 inputs"),
         ({"pixel_order": "K"}, "pixel_order"),
-        ({"activation": "relu"}, "unsupported activation 'relu'"),
+        ({"activation": "swish"}, "unsupported activation 'swish'"),
+        ({"output": "linear"}, "unsupported output 'linear'"),
         ({"format_version": "1"}, "format_version '1'"),
         ({"dtype": "int8"}, "dtype 'int8'"),
         ({"info": None}, "history or info has the wrong type"),
@@ -393,3 +394,35 @@ def test_an_unknown_pixel_order_is_saved_as_unknown(tmp_path):
     assert back.pixel_order is None
     with pytest.raises(ValueError, match="does not record how its input rows are laid out"):
         back.images(np.zeros((1, 4)))
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu", "leaky_relu"])
+@pytest.mark.parametrize("output", ["sigmoid", "softmax"])
+def test_activation_and_output_round_trip(activation, output, tmp_path):
+    model = random_model([12, 5, 3], [0, 1, 2], (3, 4))
+    model.activation, model.output = activation, output
+    loaded = model_io.load(saved(model, tmp_path))
+    assert (loaded.activation, loaded.output) == (activation, output)
+    X = np.random.default_rng(0).normal(size=(6, 12))
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+    version = json.loads(str(np.load(tmp_path / "model.npz")["metadata"]))["format_version"]
+    assert version == (1 if output == "sigmoid" else 2)  # version-1 readers misread softmax
+
+
+def test_a_file_from_before_outputs_loads_as_the_courses(model, tmp_path):
+    path = saved(model, tmp_path)
+    with np.load(path, allow_pickle=False) as npz:
+        metadata = json.loads(str(npz["metadata"]))
+    del metadata["output"]  # as digitnet wrote files before softmax outputs
+    rewrite(path, metadata=np.array(json.dumps(metadata)))
+    loaded = model_io.load(path)
+    assert (loaded.activation, loaded.output) == ("sigmoid", "sigmoid")
+
+
+@pytest.mark.parametrize(("activation", "output"), [("relu", "sigmoid"), ("sigmoid", "softmax")])
+def test_octave_export_refuses_networks_the_course_cannot_run(activation, output, tmp_path):
+    model = random_model([4, 3, 10], list(range(10)), (2, 2))
+    model.activation, model.output = activation, output
+    with pytest.raises(ModelFileError, match=f"sigmoid outputs; this model has {activation}"):
+        model_io.export_octave(model, tmp_path / "w.mat")
+    assert not (tmp_path / "w.mat").exists()

@@ -199,3 +199,211 @@ def test_bad_shapes_are_named():
         network.cost_and_gradient(theta, np.zeros((5, 3)), np.zeros((5, 2)), 0, sizes)
     with pytest.raises(ValueError, match=r"Y must have shape \(5, 2\)"):
         network.cost_and_gradient(theta, np.zeros((5, 4)), np.zeros((5, 3)), 0, sizes)
+
+
+# --- activations, softmax output, dropout (issue 12) ---------------------------------------------
+
+ACTIVATIONS = ["sigmoid", "tanh", "relu", "leaky_relu"]
+RELU_FAMILY = ("relu", "leaky_relu")
+
+
+def hidden_z(thetas, X, activation):
+    """Every hidden pre-activation z, by an independent loop of plain NumPy formulas."""
+    g = {
+        "sigmoid": lambda z: 1 / (1 + np.exp(-z)),
+        "tanh": np.tanh,
+        "relu": lambda z: np.maximum(z, 0),
+        "leaky_relu": lambda z: np.where(z > 0, z, 0.01 * z),
+    }[activation]
+    a, zs = X, []
+    for Theta in thetas[:-1]:
+        z = a @ Theta[:, 1:].T + Theta[:, 0]
+        zs.append(z)
+        a = g(z)
+    return zs
+
+
+def problem_off_the_kinks(sizes, activation, seed, m=6):
+    """(theta, X, Y) drawn from the first seed from ``seed`` on whose hidden z all lie at least
+    0.01 from 0, so that central differences of a ReLU never straddle a kink."""
+    for attempt in range(seed, seed + 1000):
+        rng = np.random.default_rng(attempt)
+        theta = network.initialize(sizes, rng, epsilon=0.3)
+        X = rng.normal(size=(m, sizes[0]))
+        Y = np.eye(sizes[-1])[rng.integers(0, sizes[-1], m)]
+        zs = hidden_z(network.unpack(theta, sizes), X, activation)
+        if activation not in RELU_FAMILY or min(np.abs(z).min() for z in zs) > 0.01:
+            return theta, X, Y
+    raise AssertionError("no problem off the kinks found")
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("output", ["sigmoid", "softmax"])
+@pytest.mark.parametrize("lam", [0, 1.5])
+@pytest.mark.parametrize("hidden", [(5,), (5, 4), (4, 5, 3)])
+def test_every_activation_and_output_passes_gradient_check(activation, output, lam, hidden):
+    sizes = [4, *hidden, 3]
+    theta, X, Y = problem_off_the_kinks(sizes, activation, seed=len(hidden))
+    # A step of 3e-5, not the course's 1e-4: tanh's third derivative is larger than the sigmoid's,
+    # and the central difference's eps^2 error alone came to 1.8e-9 with 1e-4.
+    result = check_gradient(
+        theta, X, Y, lam, sizes, activation=activation, output=output, epsilon=3e-5
+    )
+    limit = 1e-7 if activation in RELU_FAMILY else 1e-9
+    assert result.relative_difference < limit
+
+
+def sklearn_backprop(thetas, X, Y, lam, activation):
+    """Loss and gradients of scikit-learn's MLPClassifier (softmax output, log loss) at our
+    weights, through its private ``_backprop``: the peer oracle."""
+    from sklearn.neural_network import MLPClassifier
+
+    names = {"sigmoid": "logistic", "tanh": "tanh", "relu": "relu"}
+    clf = MLPClassifier(hidden_layer_sizes=[len(t) for t in thetas[:-1]],
+                        activation=names[activation], alpha=lam)  # fmt: skip
+    clf.coefs_ = [np.array(t[:, 1:].T) for t in thetas]
+    clf.intercepts_ = [np.array(t[:, 0]) for t in thetas]
+    clf.n_layers_ = len(thetas) + 1
+    clf.out_activation_ = "softmax"
+    n_layers = clf.n_layers_
+    activations = [X] + [None] * (n_layers - 1)
+    deltas = [None] * (n_layers - 1)
+    coef_grads = [np.empty_like(c) for c in clf.coefs_]
+    intercept_grads = [np.empty_like(b) for b in clf.intercepts_]
+    loss, coef_grads, intercept_grads = clf._backprop(
+        X, Y, None, activations, deltas, coef_grads, intercept_grads
+    )
+    return loss, [np.column_stack([b, W.T]) for W, b in zip(coef_grads, intercept_grads)]
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu"])
+@pytest.mark.parametrize("lam", [0, 0.7])
+@pytest.mark.parametrize("hidden", [(6,), (6, 5)])
+def test_softmax_cost_and_gradient_equal_scikit_learn(activation, lam, hidden):
+    sizes = [5, *hidden, 4]
+    rng = np.random.default_rng(7)
+    thetas = network.unpack(network.initialize(sizes, rng, epsilon=0.8), sizes)
+    X = rng.normal(size=(30, 5))
+    Y = np.eye(4)[np.arange(30) % 4]
+    J, grad = network.cost_and_gradient(
+        network.pack(thetas), X, Y, lam, sizes, activation=activation, output="softmax"
+    )
+    J_ref, grads_ref = sklearn_backprop(thetas, X, Y, lam, activation)
+    assert J == pytest.approx(J_ref, rel=1e-12)
+    for G, G_ref in zip(network.unpack(grad, sizes), grads_ref):
+        np.testing.assert_allclose(G, G_ref, rtol=1e-10, atol=1e-14)
+
+
+def test_softmax_loss_is_finite_for_huge_logits():
+    sizes = [2, 3, 3]
+    theta = np.full(network.n_params(sizes), 400.0)
+    X = np.array([[1.0, -2.0], [3.0, 5.0]])
+    Y = np.eye(3)[[0, 2]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for activation in ACTIVATIONS:
+            J, grad = network.cost_and_gradient(
+                theta, X, Y, 0.0, sizes, activation=activation, output="softmax"
+            )
+            assert np.isfinite(J) and np.isfinite(grad).all()
+            probabilities = network.predict_proba(
+                network.unpack(theta, sizes), X, activation, "softmax"
+            )
+            assert np.isfinite(probabilities).all()
+            np.testing.assert_allclose(probabilities.sum(axis=1), 1)
+
+
+def test_softmax_equals_log_of_explicit_probabilities():
+    """J = -mean log softmax(z)_y, computed here with plain exp and log (no shifts)."""
+    sizes = [3, 4, 5]
+    rng = np.random.default_rng(3)
+    theta = network.initialize(sizes, rng, epsilon=1.0)
+    X = rng.normal(size=(8, 3))
+    y = rng.integers(0, 5, 8)
+    J, _ = network.cost_and_gradient(
+        theta, X, np.eye(5)[y], 0.0, sizes, activation="tanh", output="softmax"
+    )
+    thetas = network.unpack(theta, sizes)
+    z = np.tanh(X @ thetas[0][:, 1:].T + thetas[0][:, 0]) @ thetas[1][:, 1:].T + thetas[1][:, 0]
+    p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    assert J == pytest.approx(-np.mean(np.log(p[np.arange(8), y])), rel=1e-13)
+
+
+def test_unknown_activation_or_output_is_named():
+    sizes = [2, 2, 2]
+    theta, X, Y = np.zeros(network.n_params(sizes)), np.zeros((1, 2)), np.eye(2)[:1]
+    with pytest.raises(ValueError, match=r"activation must be one of .*'swish'"):
+        network.cost_and_gradient(theta, X, Y, 0, sizes, activation="swish")
+    with pytest.raises(ValueError, match=r"output must be one of .*'linear'"):
+        network.cost_and_gradient(theta, X, Y, 0, sizes, output="linear")
+
+
+def test_per_activation_initialization_ranges():
+    sizes = [300, 100, 10]
+    for activation, bound in [
+        ("relu", math.sqrt(6 / 300)),
+        ("leaky_relu", math.sqrt(6 / 300)),
+        ("tanh", math.sqrt(6 / 400)),
+        ("sigmoid", math.sqrt(6 / 400)),
+    ]:
+        theta = network.initialize(sizes, np.random.default_rng(0), None, activation=activation)
+        first = network.unpack(theta, sizes)[0]
+        assert np.abs(first).max() <= bound
+        assert np.abs(first).max() > 0.99 * bound  # 30,100 draws reach the edge
+
+
+def test_dropout_masks_keep_the_mean_and_repeat_with_the_seed():
+    rate, m = 0.3, 200_000
+    masks = network.dropout_masks([3, 2], m, rate, np.random.default_rng(1))
+    assert [mask.shape for mask in masks] == [(3, m), (2, m)]
+    for mask in masks:
+        assert set(np.unique(mask)) == {0.0, 1 / (1 - rate)}
+        # Expected value 1: a masked activation averages to the undropped one.
+        np.testing.assert_allclose(mask.mean(axis=1), 1, atol=5 * math.sqrt(rate / (1 - rate) / m))
+    again = network.dropout_masks([3, 2], m, rate, np.random.default_rng(1))
+    assert all(np.array_equal(a, b) for a, b in zip(masks, again))
+
+
+def test_expected_hidden_activations_with_dropout_match_the_undropped_ones():
+    """The output layer's z is linear in the last hidden layer: its mean over many masks equals
+    the undropped z (inverted dropout needs no rescaling at prediction)."""
+    sizes = [3, 6, 2]
+    rng = np.random.default_rng(2)
+    thetas = network.unpack(network.initialize(sizes, rng, epsilon=1.0), sizes)
+    x = rng.normal(size=(1, 3))
+    a = network.forward(thetas, x, "relu")[1]  # (1, 6)
+    masks = network.dropout_masks([6], 100_000, 0.4, rng)[0]  # (6, n)
+    mean_dropped = (a.T * masks).mean(axis=1)
+    np.testing.assert_allclose(mean_dropped, a[0], rtol=0.02)
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_backpropagation_with_fixed_dropout_masks_matches_central_differences(activation):
+    """With the masks held fixed the loss is a function of theta like any other."""
+    sizes = [4, 6, 5, 3]
+    theta, X, Y = problem_off_the_kinks(sizes, activation, seed=11)
+    masks = network.dropout_masks(sizes[1:-1], len(X), 0.5, np.random.default_rng(4))
+
+    def loss(t):
+        return network.loss_sum_and_gradient(
+            t, X, Y, sizes, activation=activation, dropout=0.5, dropout_masks=masks
+        )[0]
+
+    _, analytic = network.loss_sum_and_gradient(
+        theta, X, Y, sizes, activation=activation, dropout=0.5, dropout_masks=masks
+    )
+    from digitnet.gradcheck import numerical_gradient, relative_difference
+
+    numeric = numerical_gradient(loss, theta)
+    assert relative_difference(numeric, analytic) < 1e-8
+    # and dropout changed something: the masks are not all ones
+    _, plain = network.loss_sum_and_gradient(theta, X, Y, sizes, activation=activation)
+    assert not np.allclose(plain, analytic)
+
+
+def test_prediction_never_drops_and_is_deterministic():
+    sizes = [3, 5, 2]
+    thetas = network.unpack(network.initialize(sizes, np.random.default_rng(0)), sizes)
+    X = np.random.default_rng(1).normal(size=(4, 3))
+    first = network.predict_proba(thetas, X, "relu", "softmax")
+    np.testing.assert_array_equal(first, network.predict_proba(thetas, X, "relu", "softmax"))

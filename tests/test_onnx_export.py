@@ -126,6 +126,37 @@ def test_trained_deep_row_major_model_on_held_out_mnist(tmp_path):
     np.testing.assert_array_equal(labels, model.predict(X))
 
 
+@pytest.mark.parametrize("output", ["sigmoid", "softmax"])
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu", "leaky_relu"])
+def test_models_trained_with_every_activation_and_output(activation, output, tmp_path):
+    from digitnet.data import load_digits
+    from digitnet.train import train
+
+    digits = load_digits()
+    X, y = digits.X[:600], digits.y[:600]
+    model = train(X, y, hidden_layer_sizes=(12, 8), activation=activation, output=output,
+                  solver="adam", max_iter=3, dropout=0.1, image_shape=digits.image_shape,
+                  pixel_order=digits.pixel_order)  # fmt: skip
+    out = onnx_export.export_onnx(model, tmp_path / "m.onnx")  # reads the model's own family
+    assert (metadata(out)["activation"], metadata(out)["output"]) == (activation, output)
+    probabilities, labels = run_onnx(out, X.astype(np.float32))
+    np.testing.assert_allclose(probabilities, model.predict_proba(X), rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(labels, model.predict(X))
+
+
+def test_a_relu_softmax_model_from_the_command_line(tmp_path):
+    model_path, out = tmp_path / "relu.npz", tmp_path / "relu.onnx"
+    digitnet("train", "--activation", "relu", "--output", "softmax", "--solver", "adam",
+             "--epochs", "2", "--hidden", "20", "--out", model_path)  # fmt: skip
+    digitnet("export", model_path, out)
+    model = model_io.load(model_path)
+    assert (metadata(out)["activation"], metadata(out)["output"]) == ("relu", "softmax")
+    X = np.random.default_rng(0).uniform(0, 16, size=(20, 64)).astype(np.float32)
+    probabilities, labels = run_onnx(out, X)
+    np.testing.assert_allclose(probabilities, model.predict_proba(X.astype(np.float64)), atol=1e-6)
+    np.testing.assert_array_equal(labels, model.predict(X.astype(np.float64)))
+
+
 def test_string_labels_come_out_as_strings(tmp_path):
     model = random_model([16, 6, 3], ["cat", "dog", "eel"], seed=1)
     model_io.save(model, tmp_path / "pets.npz")

@@ -19,6 +19,31 @@ from digitnet import settings
         ({"solver": "newton"}, "solver must be one of lbfgs, cg", "--solver must be one of"),
         ({"hidden_layer_sizes": (3, 0)}, "hidden_layer_sizes must be", "--hidden must be"),
         ({"random_state": 1.5}, "random_state must be an int", "--seed must be an int"),
+        ({"activation": "swish"}, "activation must be one of sigmoid, tanh", "--activation must"),
+        ({"output": "linear"}, "output must be one of sigmoid, softmax", "--output must be"),
+        ({"dropout": 1.0}, "dropout must be < 1", "--dropout must be < 1"),
+        ({"schedule": "linear"}, "schedule must be one of constant", "--schedule must be"),
+        ({"init_epsilon": "big"}, "init_epsilon must be a finite number", "--init-epsilon must"),
+        (
+            {"solver": "lbfgs", "dropout": 0.2},
+            "dropout needs a mini-batch solver .adam, sgd., not lbfgs",
+            "--dropout needs a mini-batch solver",
+        ),
+        (
+            {"solver": "cg", "augment": True},
+            "augment needs a mini-batch solver",
+            "--augment needs a mini-batch solver",
+        ),
+        (
+            {"solver": "lbfgs", "schedule": "cosine"},
+            "schedule cosine needs a mini-batch solver",
+            "--schedule cosine needs a mini-batch solver",
+        ),
+        (
+            {"solver": "adam", "nesterov": True},
+            "nesterov is a momentum of sgd, not of adam",
+            "--nesterov is a momentum of sgd",
+        ),
         (
             {"early_stopping": True, "validation_fraction": 0},
             "early_stopping needs a validation set: validation_fraction > 0",
@@ -68,3 +93,18 @@ def test_every_door_has_every_setting_with_its_default():
             assert given[name] == ()
         else:
             assert given[name] == setting.default, name
+
+
+def test_the_choices_are_the_networks_tables():
+    from digitnet import network
+
+    assert settings.ACTIVATIONS == tuple(network.HIDDEN_ACTIVATIONS)
+    assert settings.OUTPUTS == tuple(network.OUTPUT_LOSSES)
+
+
+def test_init_epsilon_auto_is_the_courses_only_for_the_courses_network():
+    assert settings.init_epsilon_for("auto", "sigmoid", "sigmoid") == 0.12
+    assert settings.init_epsilon_for("auto", "relu", "sigmoid") is None
+    assert settings.init_epsilon_for("auto", "sigmoid", "softmax") is None
+    assert settings.init_epsilon_for(0.5, "relu", "softmax") == 0.5
+    assert settings.init_epsilon_for(None, "sigmoid", "sigmoid") is None

@@ -472,7 +472,8 @@ def test_a_mini_batch_step_allocates_nothing_and_follows_the_formula(solver):
 
     rng = np.random.default_rng(0)
     theta, grads = rng.normal(size=50_000), rng.normal(size=(3, 50_000))
-    update = _Adam(theta, 1e-3) if solver == "adam" else _SGD(theta, 0.1, 0.9)
+    update = _Adam(theta) if solver == "adam" else _SGD(theta, 0.9)
+    lr = 1e-3 if solver == "adam" else 0.1
     expected, m, v, velocity = theta.copy(), 0.0, 0.0, 0.0
     for t, g in enumerate(grads, start=1):  # the papers' updates, written out
         if (
@@ -484,13 +485,159 @@ def test_a_mini_batch_step_allocates_nothing_and_follows_the_formula(solver):
         else:
             velocity = 0.9 * velocity - 0.1 * g
             expected += velocity
-    update(theta, grads[0])  # scratch buffers exist from here on
+    update(theta, grads[0], lr)  # scratch buffers exist from here on
     tracemalloc.start()
     try:
-        update(theta, grads[1])
-        update(theta, grads[2])
+        update(theta, grads[1], lr)
+        update(theta, grads[2], lr)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
     assert peak < 2_000  # bytes: no array of 50,000 numbers (400 kB) was made
     np.testing.assert_allclose(theta, expected, rtol=1e-6, atol=1e-9)
+
+
+# --- activations, softmax, dropout, schedules, Nesterov, augmentation (issue 12) -----------------
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu", "leaky_relu"])
+def test_other_networks_learn_the_digits(small, activation):
+    X, y = small
+    model = train(X, y, activation=activation, output="softmax", solver="adam", max_iter=15,
+                  learning_rate=3e-3, hidden_layer_sizes=(30,), lam=0.1)  # fmt: skip
+    assert (model.activation, model.output) == (activation, "softmax")
+    assert model.info["activation"] == activation and model.info["output"] == "softmax"
+    assert model.info["init_epsilon"] is None  # "auto": He or Glorot, not the course's 0.12
+    assert accuracy(model, X, y) > 0.9
+    np.testing.assert_allclose(model.predict_proba(X).sum(axis=1), 1)
+
+
+def test_auto_initialization_is_he_for_relu_and_the_courses_for_sigmoid():
+    rng = np.random.default_rng(0)
+    X, y = rng.random((60, 50)), np.arange(60) % 3
+    for activation, bound in (("relu", np.sqrt(6 / 50)), ("sigmoid", 0.12)):
+        # a step of 1e-12 leaves the initial weights visible to 1e-9
+        model = train(X, y, activation=activation, solver="sgd", max_iter=1, momentum=0,
+                      learning_rate=1e-12, hidden_layer_sizes=(40,))  # fmt: skip
+        first = np.abs(model.thetas[0])
+        assert bound * 0.98 < first.max() <= bound + 1e-9, activation
+
+
+def test_dropout_training_is_seeded_and_changes_the_weights(small):
+    X, y = small
+    runs = [train(X, y, solver="adam", max_iter=2, dropout=0.3, random_state=s, threads=t)
+            for s, t in ((1, 1), (1, 2), (2, 1))]  # fmt: skip
+    np.testing.assert_array_equal(network.pack(runs[0].thetas), network.pack(runs[1].thetas))
+    assert not np.array_equal(network.pack(runs[0].thetas), network.pack(runs[2].thetas))
+    plain = train(X, y, solver="adam", max_iter=2, random_state=1)
+    assert not np.array_equal(network.pack(plain.thetas), network.pack(runs[0].thetas))
+    assert runs[0].info["dropout"] == 0.3
+    # prediction never drops: the same rows, the same answers
+    np.testing.assert_array_equal(runs[0].predict_proba(X), runs[0].predict_proba(X))
+
+
+def test_learning_rate_schedules():
+    from digitnet.train import learning_rate_at
+
+    # 10 steps per epoch, 9 epochs: step halves after epochs 3 and 6
+    assert [learning_rate_at("step", 1.0, s, 10, 9) for s in (0, 29, 30, 59, 60, 89)] == [
+        1.0, 1.0, 0.5, 0.5, 0.25, 0.25,
+    ]  # fmt: skip
+    assert learning_rate_at("constant", 0.3, 77, 10, 9) == 0.3
+    assert learning_rate_at("cosine", 2.0, 0, 10, 9) == 2.0
+    assert learning_rate_at("cosine", 2.0, 45, 10, 9) == pytest.approx(1.0)
+    assert learning_rate_at("cosine", 2.0, 90, 10, 9) == pytest.approx(0.0, abs=1e-15)
+
+
+@pytest.mark.parametrize("schedule", ["step", "cosine"])
+def test_a_schedule_changes_the_steps_taken(small, schedule):
+    X, y = small
+    constant = train(X, y, solver="sgd", max_iter=3, random_state=3)
+    scheduled = train(X, y, solver="sgd", max_iter=3, random_state=3, schedule=schedule)
+    assert scheduled.info["schedule"] == schedule
+    assert not np.array_equal(network.pack(constant.thetas), network.pack(scheduled.thetas))
+
+
+def test_nesterov_follows_its_formula():
+    from digitnet.train import _SGD
+
+    rng = np.random.default_rng(0)
+    theta, grads = rng.normal(size=100), rng.normal(size=(4, 100))
+    update = _SGD(theta, 0.9, nesterov=True)
+    expected, velocity = theta.copy(), 0.0
+    for g in grads:  # Sutskever et al.'s form as scikit-learn writes it
+        velocity = 0.9 * velocity - 0.05 * g
+        expected += 0.9 * velocity - 0.05 * g
+        update(theta, g, 0.05)
+    np.testing.assert_allclose(theta, expected, rtol=1e-13)
+
+
+def test_nesterov_sgd_learns(small):
+    X, y = small
+    model = train(X, y, solver="sgd", nesterov=True, max_iter=30, batch_size=50, learning_rate=0.3)
+    assert model.info["nesterov"] is True
+    assert accuracy(model, X, y) > 0.95
+
+
+def test_augmentation_trains_on_distorted_images_in_the_models_pixel_order(small, monkeypatch):
+    from digitnet import augment
+
+    X, y = small
+    calls = []
+    real = augment.random_affine
+
+    def spy(X_, image_shape, pixel_order, rng):
+        calls.append((X_.shape, image_shape, pixel_order))
+        return real(X_, image_shape, pixel_order, rng)
+
+    monkeypatch.setattr(augment, "random_affine", spy)
+    model = train(X, y, solver="adam", max_iter=3, augment=True, image_shape=(20, 20),
+                  pixel_order="F", random_state=4)  # fmt: skip
+    assert calls == [(X.shape, (20, 20), "F")] * 3  # once per epoch, the model's own layout
+    assert model.info["augment"] is True
+    again = train(X, y, solver="adam", max_iter=3, augment=True, image_shape=(20, 20),
+                  pixel_order="F", random_state=4)  # fmt: skip
+    np.testing.assert_array_equal(network.pack(model.thetas), network.pack(again.thetas))
+    plain = train(X, y, solver="adam", max_iter=3, image_shape=(20, 20), pixel_order="F",
+                  random_state=4)  # fmt: skip
+    assert not np.array_equal(network.pack(model.thetas), network.pack(plain.thetas))
+
+
+def test_augmentation_needs_the_image_layout(small):
+    X, y = small
+    with pytest.raises(ValueError, match="augment distorts images, but the layout"):
+        train(X, y, solver="adam", augment=True)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"dropout": 0.5}, "dropout needs a mini-batch solver"),
+        ({"schedule": "cosine"}, "schedule cosine needs a mini-batch solver"),
+        ({"solver": "adam", "nesterov": True}, "nesterov is a momentum of sgd"),
+        ({"activation": "gelu"}, "activation must be one of"),
+    ],
+)
+def test_new_settings_are_checked(small, kwargs, message):
+    X, y = small
+    with pytest.raises(ValueError, match=message):
+        train(X, y, **kwargs)
+
+
+def test_resume_keeps_the_network_family(small):
+    X, y = small
+    model = train(X, y, activation="relu", output="softmax", solver="adam", max_iter=1)
+    more = train(X, y, activation="relu", output="softmax", solver="adam", max_iter=1,
+                 initial=model)  # fmt: skip
+    assert (more.activation, more.output) == ("relu", "softmax")
+    with pytest.raises(ValueError, match="initial is a relu activation network"):
+        train(X, y, solver="adam", max_iter=1, initial=model)
+
+
+def test_the_course_configuration_is_unchanged(small):
+    """sigmoid/sigmoid with the defaults: the weights of the course's formulas, started from the
+    course's uniform(-0.12, 0.12) (test_initial_weights_... checks the first iterations)."""
+    X, y = small
+    model = train(X, y, max_iter=3)
+    assert (model.activation, model.output) == ("sigmoid", "sigmoid")
+    assert model.info["init_epsilon"] == 0.12

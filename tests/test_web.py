@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -122,6 +123,8 @@ def test_page_is_self_contained(client):
 def test_model_card(client, tiny_model):
     card = client.get("/api/model").json()
     assert card["layer_sizes"] == [784, 16, 10]
+    assert card["activation"] == "sigmoid" and card["output"] == "sigmoid"
+    assert card["architecture"] == "784-16-10, sigmoid hidden units, sigmoid output"
     assert card["n_params"] == 16 * 785 + 10 * 17
     assert card["classes"] == list(range(10))
     assert card["image_shape"] == [28, 28]
@@ -467,16 +470,36 @@ def test_openapi_documents_every_endpoint(client):
 
 def test_default_model_says_so():
     pytest.importorskip("digitnet.train", reason="digitnet.train is not written yet")
-    from digitnet.web.app import default_model
+    from digitnet.architecture import describe
+    from digitnet.web.app import DEFAULT_SETTINGS, default_model
 
     model, test_digits, note = default_model()
-    assert model.layer_sizes == [64, 25, 10]
+    assert model.layer_sizes == [64, *DEFAULT_SETTINGS["hidden_layer_sizes"], 10]
     assert len(test_digits.y) == 297
     card = (
         TestClient(create_app(model, note=note, test_digits=test_digits)).get("/api/model").json()
     )
-    assert "trained at start-up" in card["note"]
+    assert "trained at start-up" in card["note"] and describe(model) in card["note"]
     assert card["test_accuracy"] > 0.85
+
+
+def test_default_model_is_deterministic_and_beats_the_old_one():
+    """The old default (the course's 64-25-10 sigmoid net, 200 L-BFGS iterations) on the same
+    1500 digits is the reference; the chosen one must read more of the 297 held-out digits."""
+    from digitnet.data import load_digits
+    from digitnet.train import train
+    from digitnet.web.app import default_model, default_split
+
+    model, test_digits, _ = default_model()
+    again, _, _ = default_model()
+    for a, b in zip(model.thetas, again.thetas):
+        np.testing.assert_array_equal(a, b)
+    digits = load_digits()
+    fit, test = default_split(0)
+    np.testing.assert_array_equal(test_digits.y, digits.y[test])
+    old = train(digits.X[fit], digits.y[fit], hidden_layer_sizes=(25,), max_iter=200)
+    accuracy = np.mean(model.predict(test_digits.X) == test_digits.y)
+    assert accuracy > np.mean(old.predict(test_digits.X) == test_digits.y)
 
 
 @given(
@@ -683,3 +706,29 @@ def test_draw_in_a_real_browser(mnist_model_path, tmp_path):
             assert foreign == []  # nothing fetched from anywhere else: the page works offline
         finally:
             browser.close()
+
+
+def test_a_softmax_model_card(tiny_model):
+    model = Model(tiny_model.thetas, tiny_model.labels, (28, 28), "C", activation="tanh",
+                  output="softmax")  # fmt: skip
+    card = TestClient(create_app(model)).get("/api/model").json()
+    assert (card["activation"], card["output"]) == ("tanh", "softmax")
+    assert card["architecture"] == "784-16-10, tanh hidden units, softmax output"
+
+
+def test_the_page_shows_the_architecture():
+    page = (resources.files("digitnet.web") / "static" / "index.html").read_text()
+    assert "card.architecture" in page and "card.activation" in page and "card.output" in page
+
+
+def test_serve_says_what_it_serves(tiny_model, monkeypatch, capfd):
+    import uvicorn
+
+    from digitnet.web import app as web_app
+
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets: sockets[0].close())
+    web_app.serve(tiny_model, port=0)
+    assert (
+        "serving a 784-16-10, sigmoid hidden units, sigmoid output network"
+        in capfd.readouterr().err
+    )

@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import click
+from click.core import ParameterSource
 
 from digitnet import settings
+from digitnet.recipes import RECIPES
 
 
 class DigitnetGroup(click.Group):
@@ -171,6 +173,20 @@ def _setting_option(name: str, **changes):
     return click.option(setting.flag, name, **{**options, **changes})
 
 
+class _EpsilonType(click.ParamType):
+    """``--init-epsilon``: a number, or "auto" (``settings.init_epsilon_for``)."""
+
+    name = "E|auto"
+
+    def convert(self, value, param, ctx):
+        if value == settings.AUTO:
+            return value
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is neither a number nor 'auto'", param, ctx)
+
+
 def _with_training_settings(command):
     """Every training setting as an option of ``command``; they arrive in ``**chosen``."""
     for name in reversed(settings.SETTINGS):
@@ -178,6 +194,8 @@ def _with_training_settings(command):
             command = _setting_option(name, multiple=True)(command)
         elif name == "max_iter":  # adam and sgd count epochs: --epochs
             command = _setting_option(name, help="Iterations of lbfgs and cg. [100]")(command)
+        elif name == "init_epsilon":
+            command = _setting_option(name, type=_EpsilonType())(command)
         else:
             command = _setting_option(name)(command)
     return command
@@ -215,10 +233,38 @@ def _check_training_settings(chosen: dict, epochs: int | None) -> None:
         raise click.UsageError(str(err)) from err
 
 
+def _apply_recipe(name: str, chosen: dict, epochs: int | None, dtype: str):
+    """The recipe's settings wherever the command line left a setting unsaid; returns the new
+    ``(epochs, dtype)``. Its iteration count goes to --epochs or --max-iter, by the solver."""
+    ctx = click.get_current_context()
+
+    def said(parameter: str) -> bool:
+        return ctx.get_parameter_source(parameter) not in (None, ParameterSource.DEFAULT)
+
+    iterations_said = said("epochs") or said("max_iter")
+    for setting, value in RECIPES[name].settings.items():
+        if setting == "dtype":
+            dtype = dtype if said("dtype") else value
+        elif setting != "max_iter" and not said(setting):
+            chosen[setting] = tuple(value) if setting == "hidden_layer_sizes" else value
+    iterations = RECIPES[name].settings.get("max_iter")
+    if iterations is not None and not iterations_said:
+        if chosen["solver"] in settings.FULL_BATCH:
+            chosen["max_iter"] = iterations
+        else:
+            epochs = iterations
+    return epochs, dtype
+
+
 @main.command()
 @data_option
 @_with_training_settings
 @click.option("--epochs", type=int, help="Epochs of adam and sgd (their --max-iter). [20]")
+@click.option(
+    "--recipe",
+    type=click.Choice(list(RECIPES)),
+    help="Start from a recipe's settings (digitnet recipes lists them); flags given win.",
+)
 @click.option(
     "--test-size",
     type=float,
@@ -264,6 +310,7 @@ def _check_training_settings(chosen: dict, epochs: int | None) -> None:
 def train(
     data,
     epochs,
+    recipe,
     test_size,
     dtype,
     threads,
@@ -286,6 +333,8 @@ def train(
     from digitnet import holdout, model_io
     from digitnet import train as training
 
+    if recipe is not None:
+        epochs, dtype = _apply_recipe(recipe, chosen, epochs, dtype)
     chosen["hidden_layer_sizes"] = chosen["hidden_layer_sizes"] or None
     _check_training_settings(chosen, epochs)
     solver, seed = chosen["solver"], chosen["random_state"]
@@ -303,6 +352,8 @@ def train(
     if initial is not None:
         _check_resumable(initial, resume, chosen["hidden_layer_sizes"])
         chosen["hidden_layer_sizes"] = tuple(initial.layer_sizes[1:-1])
+        for name in ("activation", "output"):
+            chosen[name] = _resumed_family(initial, resume, name, chosen[name])
     chosen["hidden_layer_sizes"] = (
         chosen["hidden_layer_sizes"] or settings.DEFAULTS["hidden_layer_sizes"]
     )
@@ -323,7 +374,8 @@ def train(
         X, X_test, y, y_test = X[train_rows], X[test_rows], y[train_rows], y[test_rows]
     sizes = [X.shape[1], *chosen["hidden_layer_sizes"], len(set(y.tolist()))]
     click.echo(
-        f"training {'-'.join(map(str, sizes))} on {dataset.name} ({len(X)} examples) with "
+        f"training {'-'.join(map(str, sizes))} {_family_words(chosen)} on {dataset.name} "
+        f"({len(X)} examples) with "
         f"{solver}, lam {chosen['lam']}",
         err=True,
     )
@@ -346,6 +398,8 @@ def train(
         progress.close()
     if split is not None:
         model.info["split"] = split
+    if recipe is not None:
+        model.info["recipe"] = recipe
     info = model.info
     click.echo(
         f"stopped: {info['stop_reason']} after {info['n_iter']} {progress.unit}s "
@@ -376,6 +430,16 @@ def train(
         sys.exit(130)
 
 
+def _family_words(chosen: dict) -> str:
+    """ "sigmoid" for the course's network, else e.g. "relu, softmax output"."""
+    activation, output = chosen["activation"], chosen["output"]
+    return (
+        "sigmoid"
+        if (activation, output) == ("sigmoid", "sigmoid")
+        else f"{activation}, {output} output"
+    )
+
+
 def _new_model_name() -> Path:
     """The first of model.npz, model-2.npz, model-3.npz, ... that does not exist here yet."""
     path, number = Path("model.npz"), 1
@@ -383,6 +447,18 @@ def _new_model_name() -> Path:
         number += 1
         path = Path(f"model-{number}.npz")
     return path
+
+
+def _resumed_family(initial, resume: Path, name: str, asked: str) -> str:
+    """--resume keeps the model's activation and output; one given that differs is refused."""
+    have = getattr(initial, name)
+    source = click.get_current_context().get_parameter_source(name)
+    if source is not click.core.ParameterSource.DEFAULT and asked != have:
+        raise click.UsageError(
+            f"{settings.SETTINGS[name].flag} {asked} does not match {resume} ({have}); "
+            f"--resume continues that network: leave out {settings.SETTINGS[name].flag}"
+        )
+    return have
 
 
 def _check_resumable(initial, resume: Path, hidden) -> None:
@@ -411,8 +487,23 @@ def _train_on_cluster(X, y, scheduler, workers, common, progress):
     if fraction > 0:
         fit_rows, val_rows = _split_rows(y, fraction, common["random_state"])
         X, y, validation_data = X[fit_rows], y[fit_rows], (X[val_rows], y[val_rows])
-    for mini_batch_only in ("batch_size", "learning_rate", "momentum"):
+    for mini_batch_only in (
+        "batch_size",
+        "learning_rate",
+        "momentum",
+        "nesterov",
+        "schedule",
+        "dropout",
+        "augment",
+    ):
         common.pop(mini_batch_only)
+    family = common.pop("activation"), common.pop("output")
+    if family != ("sigmoid", "sigmoid"):
+        raise click.UsageError(
+            "--scheduler and --workers train the course's network (sigmoid units and outputs), "
+            f"not --activation {family[0]} --output {family[1]}"
+        )
+    common["init_epsilon"] = settings.init_epsilon_for(common["init_epsilon"], *family)
     where = f"the cluster at {scheduler}" if scheduler else f"a local cluster of {workers} workers"
     click.echo(f"evaluating on {where}", err=True)
     with distributed.connect(scheduler, workers) as client:
@@ -641,10 +732,14 @@ def predict(model_path, images, as_json):
     help="Check a random sample of this many weights in larger networks.",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
-def gradcheck(inputs, hidden, classes, examples, lam, max_checks, seed):
+@_setting_option("activation")
+@_setting_option("output")
+def gradcheck(inputs, hidden, classes, examples, lam, max_checks, seed, activation, output):
     """Backpropagation against central differences for any architecture.
 
-    Exits non-zero when the relative difference is above 1e-7.
+    Exits non-zero when the relative difference is above 1e-7. For relu and leaky_relu a
+    weight whose difference straddles a kink (a hidden z within about 1e-4 of 0) can fail it
+    on a correct gradient; another --seed moves the kinks.
     """
     import numpy as np
 
@@ -656,9 +751,20 @@ def gradcheck(inputs, hidden, classes, examples, lam, max_checks, seed):
     theta = network.initialize(sizes, rng, epsilon=1.0)
     X = rng.normal(size=(examples, inputs))
     Y = np.eye(classes)[rng.integers(0, classes, examples)]
-    result = checker.check_gradient(theta, X, Y, lam, sizes, max_checks=max_checks, rng=rng)
+    result = checker.check_gradient(
+        theta,
+        X,
+        Y,
+        lam,
+        sizes,
+        max_checks=max_checks,
+        rng=rng,
+        activation=activation,
+        output=output,
+    )
     click.echo(
-        f"network {'-'.join(map(str, sizes))}, lam {lam}, {examples} examples, "
+        f"network {'-'.join(map(str, sizes))} {activation}, {output} output, lam {lam}, "
+        f"{examples} examples, "
         f"{result.indices.size} of {theta.size} weights checked"
     )
     for w in result.worst:
@@ -977,6 +1083,14 @@ def serve(model_path, host, port, test_data):
 # --- the course companion: grade, notebook ------------------------------------------------------
 
 NOTEBOOK = "ex4_neural_networks.ipynb"
+
+
+@main.command("recipes")
+def recipes_command():
+    """List the recipes of digitnet train --recipe: purpose, settings, how they were chosen."""
+    from digitnet.recipes import describe
+
+    click.echo("\n\n".join(describe(recipe) for recipe in RECIPES.values()))
 
 
 @main.command("grade")

@@ -12,6 +12,7 @@ from numbers import Integral
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
 
@@ -21,9 +22,11 @@ from digitnet.labels import LabelMap
 from digitnet.model import Model
 from digitnet.settings import DEFAULTS
 
+_STOCHASTIC = ("adam", "sgd")
+
 
 class DigitNetClassifier(ClassifierMixin, BaseEstimator):
-    """A sigmoid network trained on the course's regularized cross-entropy cost.
+    """A neural network trained on a regularized cross-entropy cost (the course's by default).
 
     The training parameters are ``digitnet.train.train``'s, with the same defaults and checks
     (``digitnet.settings``): ``random_state=0`` gives the weights ``train.train`` gives.
@@ -43,13 +46,25 @@ class DigitNetClassifier(ClassifierMixin, BaseEstimator):
     validation_fraction : share of the training data held out for validation scores; None: 0.1
         when early stopping, else none.
     n_iter_no_change : patience of early stopping.
-    init_epsilon : initial weights are uniform in ``[-init_epsilon, init_epsilon]`` (the course's
-        0.12); ``None`` uses ``sqrt(6) / sqrt(L_in + L_out)`` per layer.
+    activation : hidden units, ``"sigmoid"`` (the course's), ``"tanh"``, ``"relu"`` or
+        ``"leaky_relu"``.
+    output : ``"sigmoid"`` (the course's K independent sigmoids, binary cross-entropy summed over
+        units) or ``"softmax"`` (categorical cross-entropy).
+    dropout : share of hidden units dropped in each training step (adam, sgd).
+    schedule : learning-rate schedule of adam and sgd, ``"constant"``, ``"step"`` or ``"cosine"``
+        (``learning_rate`` is the step size it starts from).
+    nesterov : Nesterov momentum for sgd.
+    augment : random affine distortions of each epoch's training images (adam, sgd; needs
+        ``pixel_order``).
+    init_epsilon : initial weights are uniform in ``[-init_epsilon, init_epsilon]``; ``None``: a
+        range per layer and activation (He for the relu family, Glorot otherwise); ``"auto"``
+        (default): the course's 0.12 for sigmoid/sigmoid, else None (``settings.init_epsilon_for``).
     random_state : seed (int or None) or ``RandomState`` for the initial weights and data splits.
     image_shape, pixel_order : how a row of ``X`` is an image, ``(height, width)`` and ``"C"``
         (row-major) or ``"F"`` (column-major, the course's ``.mat``). The saved model records
         them, so ``digitnet predict`` reads pictures right; without them it refuses pictures.
-    warm_start : continue from the previous fit's weights.
+    warm_start : ``fit`` continues from the previous fit's weights (and history) instead of
+        starting anew.
     verbose : print one line per iteration.
 
     Attributes
@@ -57,6 +72,18 @@ class DigitNetClassifier(ClassifierMixin, BaseEstimator):
     classes_, n_features_in_, feature_names_in_ (when fitted on a DataFrame), thetas_ (the course's
     weight matrices), n_iter_, loss_curve_ and validation_scores_ (one value per iteration, for
     every solver), best_loss_, model_ (the ``digitnet.model.Model``).
+
+    Notes
+    -----
+    Rows that occur more than once (same ``x``, same label) are merged into one row weighted by
+    their count, rows of zero weight are dropped, and whenever that leaves weights other than 1
+    the rows are put in sorted order. Repeating a row and weighting it are then the same problem
+    to the last bit, so every solver stops at the same point for both (scikit-learn's
+    sample-weight equivalence); otherwise rounding differences in the sums grow along an L-BFGS
+    path, and two fits of the same problem stopped after the same number of iterations differ
+    by up to ~1e-3 in probability. Data without repeated rows or weights is used as it is,
+    in its own order (``random_state`` gives the weights ``train.train`` gives). For adam and
+    sgd an epoch then passes over the merged rows.
     """
 
     def __init__(
@@ -74,6 +101,12 @@ class DigitNetClassifier(ClassifierMixin, BaseEstimator):
         validation_fraction=DEFAULTS["validation_fraction"],
         n_iter_no_change=DEFAULTS["n_iter_no_change"],
         init_epsilon=DEFAULTS["init_epsilon"],
+        activation=DEFAULTS["activation"],
+        output=DEFAULTS["output"],
+        dropout=DEFAULTS["dropout"],
+        schedule=DEFAULTS["schedule"],
+        nesterov=DEFAULTS["nesterov"],
+        augment=DEFAULTS["augment"],
         random_state=DEFAULTS["random_state"],
         image_shape=None,
         pixel_order=None,
@@ -92,6 +125,12 @@ class DigitNetClassifier(ClassifierMixin, BaseEstimator):
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.init_epsilon = init_epsilon
+        self.activation = activation
+        self.output = output
+        self.dropout = dropout
+        self.schedule = schedule
+        self.nesterov = nesterov
+        self.augment = augment
         self.random_state = random_state
         self.image_shape = image_shape
         self.pixel_order = pixel_order
@@ -101,7 +140,77 @@ class DigitNetClassifier(ClassifierMixin, BaseEstimator):
     def fit(self, X, y, sample_weight=None):
         """Train on ``X: (m, n)`` and labels ``y: (m,)``; returns ``self``."""
         self._check_params()
-        X, y = validate_data(self, X, y, dtype=(np.float64, np.float32))
+        X, y, sample_weight = self._validate_training_data(X, y, sample_weight, reset=True)
+        warm = self.warm_start and hasattr(self, "model_")
+        labels = self.model_.labels if warm else LabelMap.fit(y)
+        if warm and not set(np.unique(y).tolist()) <= set(labels.classes):
+            raise ValueError("warm_start needs the classes of the first fit")
+        self.model_ = self._train(
+            X, y, sample_weight, labels, initial=self.model_ if warm else None, seed=self._seed()
+        )
+        self._set_fitted_attributes()
+        return self
+
+    def _check_stochastic(self) -> bool:
+        if self.solver not in _STOCHASTIC:
+            raise AttributeError(
+                f"partial_fit is only available for the solvers {_STOCHASTIC}, not {self.solver!r}"
+            )
+        return True
+
+    @available_if(_check_stochastic)
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """Train one epoch over ``X: (m, n)``, ``y: (m,)`` (adam, sgd); returns ``self``.
+
+        The first call starts from new weights (as ``fit`` with ``random_state``) and needs
+        ``classes``, every label ``y`` will ever hold; later calls go on from the weights so far.
+        Each call shuffles with its own seed drawn from ``random_state`` and the call's number.
+        The optimizer's state (Adam's moments, SGD's velocity) starts afresh with each call, so
+        with a ``batch_size`` below ``m`` N calls are not quite ``fit`` with ``max_iter=N``.
+        No validation set is held out and ``early_stopping`` does not apply; ``schedule`` must
+        be ``"constant"``.
+        """
+        first = not hasattr(self, "model_")
+        if self.schedule != "constant":
+            raise ValueError(
+                f"schedule {self.schedule!r} needs the number of epochs, which partial_fit does "
+                "not know (one epoch per call): use schedule='constant'"
+            )
+        if first:
+            self._check_params()
+            if classes is None:
+                raise ValueError("classes must be given on the first call to partial_fit")
+            labels = LabelMap.fit(np.asarray(classes))
+        else:
+            labels = self.model_.labels
+            if classes is not None and list(np.unique(classes)) != list(labels.classes):
+                raise ValueError(
+                    f"classes {list(np.unique(classes))} differ from the first call's "
+                    f"{list(labels.classes)}"
+                )
+        X, y, sample_weight = self._validate_training_data(X, y, sample_weight, reset=first)
+        unknown = set(np.unique(y).tolist()) - set(labels.classes)
+        if unknown:
+            raise ValueError(f"y holds labels {sorted(unknown)} that classes does not")
+        seed = self._seed()
+        if not first and seed is not None:
+            seed = int(np.random.SeedSequence([seed, len(self.loss_curve_)]).generate_state(1)[0])
+        self.model_ = self._train(
+            X,
+            y,
+            sample_weight,
+            labels,
+            initial=None if first else self.model_,
+            seed=seed,
+            max_iter=1,
+            early_stopping=False,
+            validation_fraction=None,
+        )
+        self._set_fitted_attributes()
+        return self
+
+    def _validate_training_data(self, X, y, sample_weight, *, reset: bool):
+        X, y = validate_data(self, X, y, reset=reset, dtype=(np.float64, np.float32))
         check_classification_targets(y)
         if sample_weight is not None:
             sample_weight = np.asarray(sample_weight, dtype=np.float64)
@@ -109,35 +218,31 @@ class DigitNetClassifier(ClassifierMixin, BaseEstimator):
                 raise ValueError(
                     f"sample_weight has shape {sample_weight.shape}, expected ({len(y)},)"
                 )
-        warm = self.warm_start and hasattr(self, "model_")
-        labels = self.model_.labels if warm else LabelMap.fit(y)
-        if warm and not set(np.unique(y).tolist()) <= set(labels.classes):
-            raise ValueError("warm_start needs the classes of the first fit")
-        self.model_ = training.train(
+            if not np.isfinite(sample_weight).all() or (sample_weight < 0).any():
+                raise ValueError("sample_weight must be finite and non-negative")
+            if not sample_weight.any():
+                raise ValueError("sample_weight is zero everywhere: nothing to learn from")
+        return merge_repeated_rows(X, y, sample_weight)
+
+    def _train(self, X, y, sample_weight, labels, *, initial, seed, **overrides) -> Model:
+        """``train.train`` with this estimator's settings (``overrides`` win)."""
+        kwargs = {name: getattr(self, name) for name in settings.SETTINGS}
+        kwargs.update(
+            hidden_layer_sizes=settings.hidden_sizes(self.hidden_layer_sizes),
+            random_state=seed,
+            **overrides,
+        )
+        return training.train(
             X,
             y,
-            hidden_layer_sizes=settings.hidden_sizes(self.hidden_layer_sizes),
-            lam=self.lam,
-            solver=self.solver,
-            max_iter=self.max_iter,
-            tol=self.tol,
-            batch_size=self.batch_size,
-            learning_rate=self.learning_rate,
-            momentum=self.momentum,
-            early_stopping=self.early_stopping,
-            validation_fraction=self.validation_fraction,
-            n_iter_no_change=self.n_iter_no_change,
-            random_state=self._seed(),
-            init_epsilon=self.init_epsilon,
-            initial=self.model_ if warm else None,
+            **kwargs,
+            initial=initial,
             labels=labels,
             image_shape=self.image_shape,
             pixel_order=self.pixel_order,
             sample_weight=sample_weight,
             progress=self._print_row if self.verbose else None,
         )
-        self._set_fitted_attributes()
-        return self
 
     def _seed(self) -> int | None:
         """``random_state`` as ``train.train`` takes it: an int or None as it is (so
@@ -198,6 +303,8 @@ class DigitNetClassifier(ClassifierMixin, BaseEstimator):
             hidden_layer_sizes=tuple(model.layer_sizes[1:-1]),
             image_shape=model.image_shape if model.pixel_order else None,
             pixel_order=model.pixel_order,
+            activation=model.activation,
+            output=model.output,
             **{k: info[k] for k in ("lam", "solver", "max_iter") if k in info},
         )
         clf.model_ = model
@@ -207,7 +314,7 @@ class DigitNetClassifier(ClassifierMixin, BaseEstimator):
 
     def _check_params(self) -> None:
         """Messages name the parameter, as scikit-learn's own estimators do (``settings.check``)."""
-        values = {name: getattr(self, name) for name in settings.SETTINGS}
+        values = {name: getattr(self, name) for name in settings.SETTINGS if hasattr(self, name)}
         if isinstance(self.random_state, np.random.RandomState):
             del values["random_state"]  # the one door that also takes a RandomState
         settings.check(values)
@@ -222,3 +329,44 @@ class DigitNetClassifier(ClassifierMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         return tags
+
+
+def merge_repeated_rows(X, y, sample_weight=None):
+    """Repeated rows merged into weighted ones, so that repeating and weighting are one problem.
+
+    Parameters
+    ----------
+    X : (m, n) examples; y : (m,) labels; sample_weight : (m,) non-negative weights or None.
+
+    Returns
+    -------
+    X, y, sample_weight
+        Rows of zero weight are dropped; rows equal in ``x`` and label become one row carrying
+        their summed weight. When every weight left is 1 the rows keep their order and the
+        weights are None (nothing changes for data without repeats or weights); otherwise the
+        rows come in sorted order (label, then ``x``), the same for any order of the input.
+    """
+    if sample_weight is not None:
+        keep = sample_weight > 0
+        X, y, sample_weight = X[keep], y[keep], sample_weight[keep]
+    _, codes = np.unique(y, return_inverse=True)
+    if (sample_weight is None or np.all(sample_weight == 1)) and not _may_repeat(X, codes):
+        return X, y, None
+    key = np.column_stack([codes.astype(np.float64), X])
+    unique, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
+    weights = np.bincount(inverse.ravel(), weights=sample_weight, minlength=len(unique))
+    if np.all(weights == 1):
+        return X, y, None
+    return X[first], y[first], weights
+
+
+def _may_repeat(X, codes) -> bool:
+    """False when no two rows of ``X`` with the same label code are equal; True when some may
+    be. A hash per row: cheap in memory (the exact test, ``np.unique``, copies ``X``)."""
+    seen = set()
+    for row, code in zip(X, codes):
+        key = hash(((row + 0.0).tobytes(), int(code)))  # + 0.0: -0.0 becomes 0.0, as equal
+        if key in seen:
+            return True
+        seen.add(key)
+    return False

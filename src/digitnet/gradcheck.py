@@ -83,6 +83,8 @@ def check_gradient(
     epsilon: float = DEFAULT_EPSILON,
     max_checks: int | None = None,
     rng: np.random.Generator | None = None,
+    activation: str = "sigmoid",
+    output: str = "sigmoid",
 ) -> GradientCheck:
     """Compare backpropagation (through ``engine.Objective``, as training evaluates) with
     central differences at ``theta``.
@@ -92,6 +94,9 @@ def check_gradient(
     theta : (P,) flat weights; X : (m, n); Y : (m, K); lam and layer_sizes as for the cost.
     max_checks : check a random sample of this many coordinates (drawn from ``rng``) instead of all
         ``P``: every coordinate costs two cost evaluations, too many for a large network.
+    activation, output : the network's hidden activation and output (``network``'s names). No
+        dropout: the full-batch objective never drops units. For relu and leaky_relu keep every
+        hidden ``z`` farther than ``epsilon`` times the inputs from 0, where the derivative jumps.
 
     Returns
     -------
@@ -105,7 +110,8 @@ def check_gradient(
     else:
         rng = np.random.default_rng(0) if rng is None else rng
         indices = np.sort(rng.choice(theta.size, size=max_checks, replace=False))
-    with engine.Objective(engine.Rows(X, Y, layer_sizes), lam, layer_sizes) as objective:
+    rows = engine.Rows(X, Y, layer_sizes, activation=activation, output=output)
+    with engine.Objective(rows, lam, layer_sizes) as objective:
         _, analytic = objective(theta)
         numeric = numerical_gradient(lambda t: objective(t)[0], theta, epsilon, indices)
     return GradientCheck(

@@ -34,6 +34,9 @@ class Model:
         fingerprint, time taken, ...
     history : per-iteration columns of the training history (``"cost"``, ``"val_accuracy"``, ...),
         each a 1-D array of the same length.
+    activation : the hidden units' activation: ``"sigmoid"`` (the course's), ``"tanh"``,
+        ``"relu"`` or ``"leaky_relu"``.
+    output : ``"sigmoid"`` (the course's K independent sigmoids) or ``"softmax"``.
     """
 
     thetas: list[np.ndarray]
@@ -42,8 +45,11 @@ class Model:
     pixel_order: str | None = "C"
     info: dict = field(default_factory=dict)
     history: dict[str, np.ndarray] = field(default_factory=dict)
+    activation: str = "sigmoid"
+    output: str = "sigmoid"
 
     def __post_init__(self) -> None:
+        network.check_family(self.activation, self.output)
         self.thetas = [np.asarray(theta) for theta in self.thetas]
         sizes = self.layer_sizes  # validates the chain of shapes
         if len(self.labels) != sizes[-1]:
@@ -71,6 +77,15 @@ class Model:
         return sizes
 
     @property
+    def architecture(self) -> str:
+        """``"400-25-10 sigmoid"`` for the course's network; other networks name their output
+        too: ``"784-512-10 relu, softmax output"``."""
+        sizes = "-".join(map(str, self.layer_sizes))
+        if self.output == "sigmoid" and self.activation == "sigmoid":
+            return f"{sizes} sigmoid"
+        return f"{sizes} {self.activation}, {self.output} output"
+
+    @property
     def dtype(self) -> np.dtype:
         """The weights' dtype, float64 or float32: the dtype every prediction is computed in."""
         return self.thetas[0].dtype
@@ -93,7 +108,7 @@ class Model:
         shown = ", ".join(map(str, classes[:12])) + (", ..." if len(classes) > 12 else "")
         height, width = self.image_shape
         rows = [
-            ("architecture", "-".join(map(str, self.layer_sizes)) + " sigmoid"),
+            ("architecture", self.architecture),
             ("classes", f"{len(classes)} classes [{shown}]"),
             ("input", f"{height}x{width} images, {self.pixel_order}-order rows"),
             ("weights", self.dtype.name),
@@ -121,19 +136,22 @@ class Model:
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Class probabilities ``(m, K)`` for ``X: (m, n)``; column ``k`` is ``labels.classes[k]``.
 
-        Each sigmoid output answers "is it class k?" on its own, so the K outputs need not sum to 1;
-        dividing by their sum makes them a distribution with the same ranking. The raw outputs are
-        ``activations(X)[-1]``.
+        A softmax output is a distribution already. Each sigmoid output answers "is it class k?"
+        on its own, so the K outputs need not sum to 1; dividing by their sum makes them a
+        distribution with the same ranking. The raw outputs are ``activations(X)[-1]``.
         """
+        logits = self.decision_function(X)
+        if self.output == "softmax":
+            return network.softmax(logits)
         # log g(z) = -softplus(-z), normalized in log space: exact even where every output
         # underflows to 0.
-        log_outputs = -network.softplus(-network.output_logits(self.thetas, self._check(X)))
+        log_outputs = -network.softplus(-logits)
         outputs = np.exp(log_outputs - log_outputs.max(axis=1, keepdims=True))  # largest is 1
         return outputs / outputs.sum(axis=1, keepdims=True)
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:
-        """The output units' logits ``z: (m, K)`` for ``X: (m, n)``, before the sigmoid."""
-        return network.output_logits(self.thetas, self._check(X))
+        """The output units' logits ``z: (m, K)`` for ``X: (m, n)``, before the sigmoid or softmax."""
+        return network.output_logits(self.thetas, self._check(X), self.activation, self.output)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Most likely label ``(m,)`` for each row of ``X: (m, n)``: the unit of largest logit.
@@ -141,11 +159,13 @@ class Model:
         Every door (command line, web page, estimator, report) predicts through here or
         ``network.predict``, so all agree, also where saturated probabilities tie.
         """
-        return self.labels.decode(network.predict(self.thetas, self._check(X)))
+        return self.labels.decode(
+            network.predict(self.thetas, self._check(X), self.activation, self.output)
+        )
 
     def activations(self, X: np.ndarray) -> list[np.ndarray]:
         """Every layer's activations ``[X, a_2, ..., a_L]`` for ``X: (m, n)``."""
-        return network.forward(self.thetas, self._check(X))
+        return network.forward(self.thetas, self._check(X), self.activation, self.output)
 
     def images(self, X: np.ndarray) -> np.ndarray:
         """Rows of ``X: (m, n)`` as upright images ``(m, height, width)``."""

@@ -10,8 +10,9 @@ The digitnet model file
         One 1-D numeric array per column of the training history (``cost``, ...).
     ``metadata``
         A 0-d unicode array holding a JSON object: ``format`` (``"digitnet-model"``),
-        ``format_version``, ``digitnet_version``, ``layer_sizes``, ``activation`` (``"sigmoid"``),
-        ``labels`` (the label of each output unit, integers or strings), ``image_shape``,
+        ``format_version``, ``digitnet_version``, ``layer_sizes``, ``activation`` (the hidden
+        units': ``"sigmoid"``, ``"tanh"``, ``"relu"``, ``"leaky_relu"``), ``output`` (``"sigmoid"``
+        or ``"softmax"``; files written before it existed are read as ``"sigmoid"``), ``labels`` (the label of each output unit, integers or strings), ``image_shape``,
         ``pixel_order`` (``"C"``, ``"F"``, or null when unknown), ``dtype``, ``history`` (the history column names) and ``info`` (the
         model's facts about training: lambda, solver settings, seed, history summary, data
         fingerprint, ...).
@@ -41,15 +42,19 @@ from typing import IO
 import numpy as np
 
 import digitnet
-from digitnet import data, network
+from digitnet import data, network, settings
 from digitnet.files import write_atomically
 from digitnet.labels import COURSE_DIGITS, LabelMap
 from digitnet.model import Model
 
 __all__ = ["FORMAT_VERSION", "ModelFileError", "export_octave", "import_octave", "load", "save"]
 
-FORMAT_VERSION = 1
-"""Version of the model file layout; bumped whenever an older digitnet could misread a file."""
+FORMAT_VERSION = 2
+"""Version of the model file layout; bumped whenever an older digitnet could misread a file.
+
+A file says the lowest version that reads it right: 1 for sigmoid outputs (every digitnet reads
+those; one of version 1 refuses hidden units other than sigmoid by name), 2 for softmax outputs,
+which a version-1 reader would take for sigmoid ones."""
 
 _FORMAT = "digitnet-model"
 _ZIP_MAGIC = b"PK\x03\x04"
@@ -115,10 +120,11 @@ def save(model: Model, path: str | Path, *, overwrite: bool = False) -> Path:
         arrays[f"history_{column}"] = values
     metadata = {
         "format": _FORMAT,
-        "format_version": FORMAT_VERSION,
+        "format_version": 1 if model.output == "sigmoid" else 2,
         "digitnet_version": digitnet.__version__,
         "layer_sizes": model.layer_sizes,
-        "activation": "sigmoid",
+        "activation": model.activation,
+        "output": model.output,
         "labels": list(model.labels.classes),
         "image_shape": list(model.image_shape),
         "pixel_order": model.pixel_order,
@@ -205,10 +211,13 @@ def _read_metadata(arrays: dict[str, np.ndarray], path: Path) -> dict:
     missing = [key for key in (*required, "history", "info") if key not in metadata]
     if missing:
         raise ModelFileError(f"{path}: corrupt model file: metadata lacks {missing}")
-    if metadata["activation"] != "sigmoid":
-        raise ModelFileError(
-            f"{path}: unsupported activation {metadata['activation']!r}; digitnet uses 'sigmoid'"
-        )
+    metadata.setdefault("output", "sigmoid")  # files from before softmax outputs: the course's
+    for key, known in (("activation", settings.ACTIVATIONS), ("output", settings.OUTPUTS)):
+        if metadata[key] not in known:
+            raise ModelFileError(
+                f"{path}: unsupported {key} {metadata[key]!r}; this digitnet knows "
+                f"{', '.join(known)}"
+            )
     if metadata["dtype"] not in _FLOAT_DTYPES:
         raise ModelFileError(f"{path}: corrupt model file: dtype {metadata['dtype']!r}")
     sizes = metadata["layer_sizes"]
@@ -285,6 +294,8 @@ def load(path: str | Path) -> Model:
             metadata["pixel_order"],
             info=metadata["info"],
             history=history,
+            activation=metadata["activation"],
+            output=metadata["output"],
         )
     except (TypeError, ValueError) as exc:
         raise ModelFileError(f"{path}: corrupt model file: {exc}") from exc
@@ -377,7 +388,8 @@ def export_octave(model: Model, path: str | Path, *, overwrite: bool = False) ->
     Parameters
     ----------
     model : Model
-        A model with exactly two weight matrices (one hidden layer), like the course's.
+        A model with exactly two weight matrices (one hidden layer), sigmoid hidden units and
+        sigmoid outputs, like the course's (any other is refused: ``predict.m`` would misread it).
     path : str or Path
         Where to write, used as given (``scipy.io.savemat`` would append ``.mat`` to a bare name).
     overwrite : bool
@@ -389,6 +401,11 @@ def export_octave(model: Model, path: str | Path, *, overwrite: bool = False) ->
         The path written.
     """
     path = Path(path)
+    if model.activation != "sigmoid" or model.output != "sigmoid":
+        raise ModelFileError(
+            f"{path}: the course's Octave code runs sigmoid units with sigmoid outputs; this model "
+            f"has {model.activation} hidden units and a {model.output} output"
+        )
     if len(model.thetas) != 2:
         raise ModelFileError(
             f"{path}: the course's Octave code reads exactly Theta1 and Theta2; this model has "

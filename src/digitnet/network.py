@@ -4,11 +4,27 @@ Notation follows the course handout. A network with layer sizes ``[s_1, ..., s_L
 inputs, ``s_L = K`` classes; the course's is ``[400, 25, 10]``) has one weight matrix per pair of
 layers, ``Theta_l`` of shape ``(s_{l+1}, 1 + s_l)``, with the bias weights in column 0.
 
-Every unit is a sigmoid, ``a = g(z) = 1 / (1 + exp(-z))``. With one-hot targets ``y_k`` the cost is
-the cross entropy of each output unit, summed over units and averaged over the ``m`` examples, plus an
-L2 penalty on every weight except the bias column::
+In the course's network every unit is a sigmoid, ``a = g(z) = 1 / (1 + exp(-z))``. With one-hot
+targets ``y_k`` the cost is the cross entropy of each output unit, summed over units and averaged over
+the ``m`` examples, plus an L2 penalty on every weight except the bias column::
 
     J = 1/m sum_i sum_k [-y_k log(h_k) - (1 - y_k) log(1 - h_k)] + lam/(2m) sum_l ||Theta_l[:, 1:]||^2
+
+Beyond the course, two choices are names (``activation``, ``output``; the course's are "sigmoid",
+"sigmoid", the defaults everywhere):
+
+- the hidden units' ``activation``: ``sigmoid``, ``tanh``, ``relu`` (``max(z, 0)``) or ``leaky_relu``
+  (``max(z, 0.01 z)``), looked up in ``HIDDEN_ACTIVATIONS``;
+- the ``output``: ``sigmoid`` (the K independent sigmoids and the summed binary cross entropy above)
+  or ``softmax``, ``h = softmax(z)`` with the categorical cross entropy
+  ``-sum_k y_k log h_k = sum_k y_k (logsumexp(z) - z_k)``, computed from the logits (finite for any
+  logits). Its ``J`` and gradient are scikit-learn's ``MLPClassifier`` loss and gradient with
+  ``alpha = lam`` (scikit-learn's logistic, tanh and relu are our sigmoid, tanh and relu; it has
+  no leaky_relu, and we have no identity).
+
+Training may also drop hidden units (inverted dropout, ``dropout_masks``): each unit of a hidden
+layer is kept with probability ``1 - p`` and then scaled by ``1 / (1 - p)``, so its expected value is
+the undropped one and prediction needs no rescaling. Prediction never drops anything.
 
 Optimizers see the weights as one flat vector ``theta``. ``pack`` and ``unpack`` convert; the flat
 order is C (row-major: ``Theta1.ravel()``, then ``Theta2.ravel()``, ...) unless ``order="F"`` asks
@@ -22,8 +38,7 @@ than ``X @ Theta.T`` (``benchmarks/bench_cost.py``). The bias is added as a broa
 of prepending a row of ones, so no array of ones is ever built. Every element-wise pass runs in
 place in a ``Workspace`` reused from call to call, with NumPy's SIMD ``tanh``, ``exp`` and ``log1p``
 (``scipy.special.expit`` was several times slower). The hidden activation is looked up by name in
-``HIDDEN_ACTIVATIONS`` and the output loss is one function, ``_sigmoid_cross_entropy``, so that
-other activations and losses can slot in.
+``HIDDEN_ACTIVATIONS`` and the output loss in ``OUTPUT_LOSSES``.
 """
 
 from __future__ import annotations
@@ -35,6 +50,7 @@ from typing import Literal
 import numpy as np
 
 COURSE_EPSILON = 0.12  # the course's init range: Theta ~ uniform(-0.12, 0.12)
+LEAKY_RELU_SLOPE = 0.01  # leaky_relu's slope below 0 (PyTorch's and Keras's default)
 
 
 # --- activations: allocating ones for callers, in-place ones for the hot path ---------------------
@@ -87,9 +103,53 @@ def _times_sigmoid_gradient(delta: np.ndarray, A: np.ndarray) -> None:
     delta *= A
 
 
-# Hidden activations by name: (apply in place, multiply a delta by the derivative in place). The
-# network below looks its activation up here, so another one is another entry.
-HIDDEN_ACTIVATIONS = {"sigmoid": (_sigmoid_in_place, _times_sigmoid_gradient)}
+def _tanh_in_place(Z: np.ndarray) -> None:
+    """Z <- tanh(Z)."""
+    np.tanh(Z, out=Z)
+
+
+def _times_tanh_gradient(delta: np.ndarray, A: np.ndarray) -> None:
+    """delta <- delta .* (1 - a^2) from ``A = tanh(Z)``; overwrites ``A``."""
+    A *= A
+    np.subtract(1, A, out=A)
+    delta *= A
+
+
+def _relu_in_place(Z: np.ndarray) -> None:
+    """Z <- max(Z, 0)."""
+    np.maximum(Z, 0, out=Z)
+
+
+def _times_relu_gradient(delta: np.ndarray, A: np.ndarray) -> None:
+    """delta <- delta .* [a > 0] from ``A = relu(Z)`` (derivative 0 at the kink, as scikit-learn
+    takes it); overwrites ``A``."""
+    np.greater(A, 0, out=A)
+    delta *= A
+
+
+def _leaky_relu_in_place(Z: np.ndarray) -> None:
+    """Z <- max(Z, slope Z)."""
+    np.multiply(Z, LEAKY_RELU_SLOPE, out=Z, where=Z < 0)
+
+
+def _times_leaky_relu_gradient(delta: np.ndarray, A: np.ndarray) -> None:
+    """delta <- delta .* (1 if a > 0 else slope) from ``A = leaky_relu(Z)`` (a has z's sign);
+    overwrites ``A``."""
+    np.greater(A, 0, out=A)
+    A *= 1 - LEAKY_RELU_SLOPE
+    A += LEAKY_RELU_SLOPE
+    delta *= A
+
+
+# Hidden activations by name: (apply in place, multiply a delta by the derivative in place, given
+# the activations). Every derivative here is a function of the activation ``a = g(z)`` itself, so
+# backpropagation needs no copy of ``z``. Another activation is another entry.
+HIDDEN_ACTIVATIONS = {
+    "sigmoid": (_sigmoid_in_place, _times_sigmoid_gradient),
+    "tanh": (_tanh_in_place, _times_tanh_gradient),
+    "relu": (_relu_in_place, _times_relu_gradient),
+    "leaky_relu": (_leaky_relu_in_place, _times_leaky_relu_gradient),
+}
 
 
 # --- parameters: shapes, flat vector, initialization ---------------------------------------------
@@ -130,8 +190,14 @@ def unpack(
     return thetas
 
 
-def init_epsilon(L_in: int, L_out: int) -> float:
-    """The range ``sqrt(6) / sqrt(L_in + L_out)`` the handout suggests for a layer."""
+def init_epsilon(L_in: int, L_out: int, activation: str = "sigmoid") -> float:
+    """The uniform range of a layer's initial weights for units of ``activation``.
+
+    Glorot (the handout's suggestion) for sigmoid and tanh: ``sqrt(6) / sqrt(L_in + L_out)``. He for
+    relu and leaky_relu, which halve the variance they pass on: ``sqrt(6) / sqrt(L_in)``.
+    """
+    if activation in ("relu", "leaky_relu"):
+        return float(np.sqrt(6) / np.sqrt(L_in))
     return float(np.sqrt(6) / np.sqrt(L_in + L_out))
 
 
@@ -140,18 +206,20 @@ def initialize(
     rng: np.random.Generator,
     epsilon: float | None = COURSE_EPSILON,
     dtype=np.float64,
+    activation: str = "sigmoid",
 ) -> np.ndarray:
     """Random flat ``theta``: every weight uniform in ``[-epsilon, epsilon]``.
 
     Random values break the symmetry between hidden units (all-zero weights would keep every unit of
-    a layer identical forever). ``epsilon=None`` uses ``init_epsilon(s_l, s_{l+1})`` per layer.
+    a layer identical forever). ``epsilon=None`` uses ``init_epsilon(s_l, s_{l+1}, activation)``
+    per layer, the output layer included: He for the ReLU family, Glorot otherwise.
     ``rng`` must be a ``numpy.random.Generator``: results never depend on global random state.
     """
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
     thetas = []
     for rows, cols in theta_shapes(layer_sizes):
-        eps = init_epsilon(cols - 1, rows) if epsilon is None else epsilon
+        eps = init_epsilon(cols - 1, rows, activation) if epsilon is None else epsilon
         thetas.append(rng.uniform(-eps, eps, size=(rows, cols)))
     return pack(thetas).astype(dtype, copy=False)
 
@@ -181,48 +249,138 @@ def _affine(theta: np.ndarray, A: np.ndarray, out: np.ndarray | None = None) -> 
     return Z
 
 
-def forward(thetas: Sequence[np.ndarray], X: np.ndarray) -> list[np.ndarray]:
+def forward(
+    thetas: Sequence[np.ndarray],
+    X: np.ndarray,
+    activation: str = "sigmoid",
+    output: str = "sigmoid",
+) -> list[np.ndarray]:
     """Activations of every layer for examples ``X: (m, n)``.
 
     Returns ``[a_1, ..., a_L]`` with ``a_1 = X`` and ``a_l: (m, s_l)`` (no bias column); ``a_L`` holds
-    the output probabilities.
+    the output units' values (the K sigmoids, or the softmax probabilities).
     """
-    activations = _hidden_activations(thetas[:-1], X)
+    activations = _hidden_activations(thetas[:-1], X, activation)
     Theta = np.asarray(thetas[-1], activations[-1].dtype)
-    activations.append(sigmoid(_affine(Theta, activations[-1].T)).T)
+    logits = _affine(Theta, activations[-1].T).T
+    activations.append(sigmoid(logits) if output == "sigmoid" else softmax(logits))
     return activations
 
 
-def _hidden_activations(thetas: Sequence[np.ndarray], X: np.ndarray) -> list[np.ndarray]:
+def _hidden_activations(
+    thetas: Sequence[np.ndarray], X: np.ndarray, activation: str = "sigmoid"
+) -> list[np.ndarray]:
     """``[a_1 = X, a_2, ...]`` through the hidden layers ``thetas``, each computed in place."""
+    activate, _ = _activation(activation)
     X = as_float(X)
     activations = [X]
     for theta in thetas:
         A = _affine(np.asarray(theta, X.dtype), activations[-1].T)
-        _sigmoid_in_place(A)
+        activate(A)
         activations.append(A.T)
     return activations
 
 
-def output_logits(thetas: Sequence[np.ndarray], X: np.ndarray) -> np.ndarray:
-    """The output layer's ``z: (m, K)`` for examples ``X: (m, n)``, before the sigmoid."""
-    hidden = _hidden_activations(thetas[:-1], X)[-1]
+def output_logits(
+    thetas: Sequence[np.ndarray],
+    X: np.ndarray,
+    activation: str = "sigmoid",
+    output: str = "sigmoid",
+) -> np.ndarray:
+    """The output layer's ``z: (m, K)`` for examples ``X: (m, n)``, before the sigmoid or softmax.
+
+    The logits do not depend on ``output``; it is checked, and taken so that every function here
+    takes a network's ``activation`` and ``output`` alike.
+    """
+    _check_output(output)
+    hidden = _hidden_activations(thetas[:-1], X, activation)[-1]
     Theta = np.asarray(thetas[-1], hidden.dtype)
     return hidden @ Theta[:, 1:].T + Theta[:, 0]
 
 
-def predict_proba(thetas: Sequence[np.ndarray], X: np.ndarray) -> np.ndarray:
-    """Output unit activations ``(m, K)`` for examples ``X: (m, n)``."""
-    return sigmoid(output_logits(thetas, X))
+def softmax(Z: np.ndarray) -> np.ndarray:
+    """Row-wise ``exp(z_k) / sum_j exp(z_j)`` for ``Z: (m, K)``, finite for any finite logits
+    (the row's largest logit is subtracted first, so ``exp`` never overflows)."""
+    E = np.exp(Z - Z.max(axis=1, keepdims=True))
+    return E / E.sum(axis=1, keepdims=True)
 
 
-def predict(thetas: Sequence[np.ndarray], X: np.ndarray) -> np.ndarray:
+def predict_proba(
+    thetas: Sequence[np.ndarray],
+    X: np.ndarray,
+    activation: str = "sigmoid",
+    output: str = "sigmoid",
+) -> np.ndarray:
+    """Output unit values ``(m, K)`` for examples ``X: (m, n)``: the K sigmoids (``"sigmoid"``,
+    not normalized) or the softmax probabilities (``"softmax"``)."""
+    logits = output_logits(thetas, X, activation, output)
+    return sigmoid(logits) if output == "sigmoid" else softmax(logits)
+
+
+def predict(
+    thetas: Sequence[np.ndarray],
+    X: np.ndarray,
+    activation: str = "sigmoid",
+    output: str = "sigmoid",
+) -> np.ndarray:
     """Index ``(m,)`` of the most active output unit; ``LabelMap.decode`` turns it into labels.
 
-    The argmax of the logits: the sigmoid and any normalization keep their order, but round
-    saturated outputs to ties (``expit(40) == expit(50) == 1.0``), which the logits never are.
+    The argmax of the logits, for either output: the sigmoid and the softmax keep their order,
+    but round saturated outputs to ties (``expit(40) == expit(50) == 1.0``), which the logits never
+    are.
     """
-    return np.argmax(output_logits(thetas, X), axis=1)
+    return np.argmax(output_logits(thetas, X, activation, output), axis=1)
+
+
+def _activation(name: str):
+    """The (apply, times derivative) pair of ``HIDDEN_ACTIVATIONS``, or a ValueError naming it."""
+    try:
+        return HIDDEN_ACTIVATIONS[name]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"activation must be one of {', '.join(HIDDEN_ACTIVATIONS)}, got {name!r}"
+        ) from None
+
+
+def _check_output(name: str) -> None:
+    if name not in OUTPUT_LOSSES:
+        raise ValueError(f"output must be one of {', '.join(OUTPUT_LOSSES)}, got {name!r}")
+
+
+def check_family(activation: str, output: str) -> None:
+    """A ValueError naming ``activation`` or ``output`` when it is not one of ours."""
+    _activation(activation)
+    _check_output(output)
+
+
+def dropout_masks(
+    hidden_sizes: Sequence[int],
+    m: int,
+    rate: float,
+    rng: np.random.Generator,
+    dtype=np.float64,
+    work: Workspace | None = None,
+) -> list[np.ndarray]:
+    """Inverted-dropout masks for ``m`` examples: one ``(h_l, m)`` array per hidden layer.
+
+    Each entry is ``1 / (1 - rate)`` with probability ``1 - rate`` and 0 otherwise, so a masked
+    activation has the undropped one as its expected value. Drawn from ``rng`` (the training
+    generator, so runs repeat), one column per example in the layout ``loss_sum_and_gradient``
+    keeps its activations in. With ``work`` (of ``dtype``) the masks are drawn into its arrays,
+    reused by the next call: nothing is allocated step after step.
+    """
+    if not 0 <= rate < 1:
+        raise ValueError(f"dropout rate must be in [0, 1), got {rate!r}")
+    keep = 1 - rate
+    masks = []
+    for layer, size in enumerate(hidden_sizes):
+        shape = (int(size), m)
+        U = np.empty(shape, dtype) if work is None else work.array(("mask", layer), shape)
+        rng.random(out=U, dtype=U.dtype.type)
+        np.less(U, keep, out=U)  # 1 where the unit is kept, 0 where dropped
+        U *= 1 / keep
+        masks.append(U)
+    return masks
 
 
 # --- cost and gradient --------------------------------------------------------------------------
@@ -261,8 +419,8 @@ def aligned_empty(size: int, dtype) -> np.ndarray:
 
 
 def _sigmoid_cross_entropy(Z: np.ndarray, YT: np.ndarray, sample_weight, work: Workspace) -> float:
-    """The output loss: ``sum_i w_i sum_k [-y log g(z) - (1 - y) log(1 - g(z))]`` for ``Z: (K, m)``,
-    ``YT: (K, m)``; turns ``Z`` into the output delta ``w (g(z) - y)`` in place.
+    """The course's output loss: ``sum_i w_i sum_k [-y log g(z) - (1 - y) log(1 - g(z))]`` for
+    ``Z: (K, m)``, ``YT: (K, m)``; turns ``Z`` into the output delta ``w (g(z) - y)`` in place.
 
     ``-y log g(z) - (1 - y) log(1 - g(z)) = softplus(z) - y z``, finite for any z, even |z| = 1000.
     """
@@ -283,6 +441,39 @@ def _sigmoid_cross_entropy(Z: np.ndarray, YT: np.ndarray, sample_weight, work: W
     return loss
 
 
+def _softmax_cross_entropy(Z: np.ndarray, YT: np.ndarray, sample_weight, work: Workspace) -> float:
+    """The softmax output's loss: ``sum_i w_i sum_k y_k (logsumexp(z) - z_k)`` for ``Z: (K, m)``,
+    ``YT: (K, m)``; turns ``Z`` into the output delta ``w (s softmax(z) - y)`` in place, with
+    ``s = sum_k y_k`` (1 for one-hot targets).
+
+    Each column's largest logit is subtracted first (which changes neither term), so ``exp`` sees
+    only ``z - max <= 0`` and the column sum is at least 1: finite for any finite logits.
+    """
+    m = Z.shape[1]
+    top = np.max(Z, axis=0, out=work.array("top", (m,)))
+    Z -= top
+    E = np.exp(Z, out=work.array("loss", Z.shape))
+    total = np.sum(E, axis=0, out=work.array("total", (m,)))
+    log_total = np.log(total, out=work.array("log_total", (m,)))
+    s = np.sum(YT, axis=0, out=work.array("s", (m,)))
+    T = np.multiply(YT, Z, out=work.array("loss2", Z.shape))
+    per_example = np.sum(T, axis=0, out=work.array("yz", (m,)))
+    np.multiply(s, log_total, out=log_total)
+    np.subtract(log_total, per_example, out=per_example)  # s logsumexp - y.z, shifts cancelled
+    loss = float(per_example.sum() if sample_weight is None else per_example @ sample_weight)
+    np.divide(s, total, out=total)
+    np.multiply(E, total, out=Z)  # s softmax(z)
+    Z -= YT
+    if sample_weight is not None:
+        Z *= sample_weight
+    return loss
+
+
+# Output losses by name: loss(Z, YT, sample_weight, work) -> summed loss, with Z: (K, m) turned
+# into the output delta in place.
+OUTPUT_LOSSES = {"sigmoid": _sigmoid_cross_entropy, "softmax": _softmax_cross_entropy}
+
+
 def loss_sum_and_gradient(
     theta: np.ndarray,
     X: np.ndarray,
@@ -293,6 +484,9 @@ def loss_sum_and_gradient(
     work: Workspace | None = None,
     out: np.ndarray | None = None,
     activation: str = "sigmoid",
+    output: str = "sigmoid",
+    dropout: float = 0.0,
+    dropout_masks: Sequence[np.ndarray] | None = None,
 ) -> tuple[float, np.ndarray]:
     """Unregularized cross entropy and its gradient, summed (not averaged) over the examples.
 
@@ -309,14 +503,20 @@ def loss_sum_and_gradient(
     work : arrays to reuse across calls (one per thread); None allocates afresh.
     out : (P,) array of ``X``'s dtype to write the gradient into; None allocates it.
     activation : the hidden units' activation, a key of ``HIDDEN_ACTIVATIONS``.
+    output : "sigmoid" (the course's) or "softmax", a key of ``OUTPUT_LOSSES``.
+    dropout, dropout_masks : the dropout rate and one ``(h_l, m)`` mask per hidden layer drawn
+        with it (``dropout_masks``), which multiplies the layer's activations (inverted dropout,
+        training only); ``dropout_masks=None`` keeps every unit.
 
     Returns
     -------
-    loss : float, ``sum_i w_i sum_k [-y_ik log h_ik - (1 - y_ik) log(1 - h_ik)]``.
+    loss : float, ``sum_i w_i sum_k [-y_ik log h_ik - (1 - y_ik) log(1 - h_ik)]`` (sigmoid), or
+        ``sum_i w_i sum_k -y_ik log softmax(z_i)_k`` (softmax).
     grad : (P,) its gradient, dtype of ``X`` (``out`` when given).
     """
     work = Workspace(X.dtype) if work is None else work
-    activate, times_gradient = HIDDEN_ACTIVATIONS[activation]
+    activate, times_gradient = _activation(activation)
+    _check_output(output)
     theta = np.asarray(theta, dtype=X.dtype)
     thetas = unpack(theta, layer_sizes)
     grad = np.empty_like(theta) if out is None else out
@@ -328,10 +528,12 @@ def loss_sum_and_gradient(
     for layer, Theta in enumerate(thetas[:-1]):
         A = _affine(Theta, activations[-1], out=work.array(("a", layer), (len(Theta), m)))
         activate(A)
+        if dropout_masks is not None:
+            A *= dropout_masks[layer]
         activations.append(A)
     Z = _affine(thetas[-1], activations[-1], out=work.array("z", (len(thetas[-1]), m)))
-    loss = _sigmoid_cross_entropy(Z, Y.T, sample_weight, work)
-    delta = Z  # delta_L = w (h - y)
+    loss = OUTPUT_LOSSES[output](Z, Y.T, sample_weight, work)
+    delta = Z  # delta_L = w (h - y), the same for both outputs (s h - y for softmax)
 
     # Backward: Theta_l's gradient is delta_{l+1} [1; a_l]^T; delta_l = Theta_l[:, 1:]^T delta_{l+1} .* g'(z_l).
     for layer in range(len(thetas) - 1, -1, -1):
@@ -342,7 +544,15 @@ def loss_sum_and_gradient(
         if layer > 0:
             below = work.array(("delta", layer % 2), A.shape)  # two buffers, used in turn
             np.matmul(thetas[layer][:, 1:].T, delta, out=below)
-            times_gradient(below, A)  # a_l is not needed after this, so it may be overwritten
+            if dropout_masks is None:
+                times_gradient(below, A)  # a_l is not needed after this: may be overwritten
+            else:
+                # A holds mask .* g(z); the derivative needs g(z) where kept (dropped units are
+                # zeroed by the mask whatever it is): undo the 1/keep scale, then apply the mask.
+                mask = dropout_masks[layer - 1]
+                A *= 1 - dropout
+                times_gradient(below, A)
+                below *= mask
             delta = below
     return loss, grad
 
@@ -378,6 +588,8 @@ def cost_and_gradient(
     layer_sizes: Sequence[int],
     *,
     sample_weight: np.ndarray | None = None,
+    activation: str = "sigmoid",
+    output: str = "sigmoid",
 ) -> tuple[float, np.ndarray]:
     """The regularized cost ``J`` and its gradient by backpropagation, all rows in one piece on
     this thread: the course's ``nnCostFunction`` and the reference every other placement of the
@@ -391,6 +603,7 @@ def cost_and_gradient(
     lam : the regularization strength lambda (0 for none).
     layer_sizes : [n, h_1, ..., K].
     sample_weight : (m,) optional non-negative weights; ``m`` becomes their sum.
+    activation, output : the network's hidden activation and output (the course's: "sigmoid").
 
     Returns
     -------
@@ -398,7 +611,9 @@ def cost_and_gradient(
     grad : (P,) in the dtype of ``X``.
     """
     X, Y, sample_weight = check_arrays(X, Y, layer_sizes, sample_weight)
-    loss, grad = loss_sum_and_gradient(theta, X, Y, layer_sizes, sample_weight)
+    loss, grad = loss_sum_and_gradient(
+        theta, X, Y, layer_sizes, sample_weight, activation=activation, output=output
+    )
     total = len(X) if sample_weight is None else float(np.sum(sample_weight))
     return regularize(theta, loss, grad, lam, total, layer_sizes)
 

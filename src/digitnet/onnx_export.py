@@ -137,12 +137,8 @@ OUTPUTS: dict[str, Callable[[_Graph, str], str]] = {
 
 
 def _model_family(model: Model) -> tuple[str, str]:
-    """``(activation, output)`` of ``model``: the course's sigmoid network unless it says otherwise.
-
-    Read from ``model.activation`` and ``model.output`` where a model has them; a model that
-    names them differently is still caught, by the check against the model before writing.
-    """
-    return getattr(model, "activation", "sigmoid"), getattr(model, "output", "sigmoid")
+    """``(activation, output)`` of ``model``: ``model.activation`` and ``model.output``."""
+    return model.activation, model.output
 
 
 def _class_table(model: Model) -> tuple[np.ndarray, int]:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from digitnet import plots
+from digitnet.architecture import describe
 from digitnet.files import write_atomically
 from digitnet.model import Model
 
@@ -136,7 +137,7 @@ def _cell(value) -> str:
 def _model_card(model: Model) -> str:
     info = model.info
     rows = [
-        ("architecture", "-".join(map(str, model.layer_sizes)) + " (sigmoid units)"),
+        ("architecture", describe(model)),
         ("classes", ", ".join(map(str, model.labels.classes))),
         (
             "input",
@@ -149,6 +150,11 @@ def _model_card(model: Model) -> str:
     names = {
         "lam": "lambda",
         "solver": "solver",
+        "learning_rate": "learning rate",
+        "schedule": "learning-rate schedule",
+        "nesterov": "Nesterov momentum",
+        "dropout": "dropout",
+        "augment": "augmentation",
         "n_iter": "iterations",
         "stop_reason": "stopped",
         "random_state": "seed",

@@ -6,9 +6,16 @@ take their defaults and checks from here, so a setting means the same through ev
 Python names in Python (``lam must be >= 0``), flags at the command line (``--lam must be >= 0``),
 where the error is a usage error raised before any data is read.
 
-Two defaults depend on other settings: ``max_iter`` (None) is 100 iterations for the full-batch
-solvers and 20 epochs for the mini-batch ones, and ``validation_fraction`` (None) holds out 10%
-when early stopping needs a validation set and nothing otherwise.
+Three defaults depend on other settings: ``max_iter`` (None) is 100 iterations for the full-batch
+solvers and 20 epochs for the mini-batch ones; ``validation_fraction`` (None) holds out 10%
+when early stopping needs a validation set and nothing otherwise; and ``init_epsilon`` ("auto") is
+the course's 0.12 for the course's network (sigmoid hidden units, sigmoid outputs) and otherwise
+None, the range per layer and activation (``network.init_epsilon``: He for relu and leaky_relu,
+Glorot for sigmoid and tanh). An explicit number (or None) is used as given.
+
+Some settings only mean something to the mini-batch solvers (adam, sgd): ``dropout``, ``schedule``,
+``augment``, and ``nesterov`` (sgd only). Asking for them with lbfgs or cg is an error, not a
+silent no-op.
 """
 
 from __future__ import annotations
@@ -21,6 +28,13 @@ from typing import Any
 
 SOLVERS = ("lbfgs", "cg", "adam", "sgd")
 FULL_BATCH = ("lbfgs", "cg")
+# The names of network.HIDDEN_ACTIVATIONS and network.OUTPUT_LOSSES (a test keeps them equal;
+# settings imports nothing heavy, so the command line starts fast).
+ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu")
+OUTPUTS = ("sigmoid", "softmax")
+SCHEDULES = ("constant", "step", "cosine")
+AUTO = "auto"  # init_epsilon's default: see init_epsilon_for
+COURSE_EPSILON = 0.12
 DEFAULT_MAX_ITER = {"lbfgs": 100, "cg": 100, "adam": 20, "sgd": 20}
 DEFAULT_LEARNING_RATE = {"adam": 1e-3, "sgd": 0.1}
 EARLY_STOPPING_FRACTION = 0.1
@@ -92,6 +106,13 @@ def _sizes(value) -> str | None:
     return None
 
 
+def _init_epsilon(value) -> str | None:
+    if value == AUTO:
+        return None
+    problem = _number(low=0, open_low=True, none=True)(value)
+    return problem and f"{problem} (or 'auto', or None)"
+
+
 def _seed(value) -> str | None:
     ok = value is None or (isinstance(value, Integral) and not isinstance(value, bool))
     return None if ok else "must be an int or None"
@@ -102,6 +123,12 @@ SETTINGS: dict[str, Setting] = {
     for s in [
         Setting("hidden_layer_sizes", "--hidden", (25,), int,
                 "Hidden layer size; repeat for more layers. [25]", _sizes),
+        Setting("activation", "--activation", "sigmoid", str,
+                "Hidden units: sigmoid (the course's), tanh, relu or leaky_relu (slope 0.01).",
+                _one_of(ACTIVATIONS), ACTIVATIONS),
+        Setting("output", "--output", "sigmoid", str,
+                "Output: sigmoid (the course's K sigmoids) or softmax (categorical cross entropy).",
+                _one_of(OUTPUTS), OUTPUTS),
         Setting("lam", "--lam", 1.0, float,
                 "Regularization lambda: the penalty is lam / (2 m) times the squared weights.",
                 _number(low=0)),
@@ -120,6 +147,16 @@ SETTINGS: dict[str, Setting] = {
                 _number(low=0, open_low=True, none=True)),
         Setting("momentum", "--momentum", 0.9, float, "Momentum of sgd.",
                 _number(low=0, high=1, open_high=True)),
+        Setting("nesterov", "--nesterov", False, bool, "Nesterov momentum for sgd.", _flag),
+        Setting("schedule", "--schedule", "constant", str,
+                "Learning rate of adam, sgd: constant, step (halved every epochs // 3 epochs) "
+                "or cosine (to 0 over all steps).", _one_of(SCHEDULES), SCHEDULES),
+        Setting("dropout", "--dropout", 0.0, float,
+                "Drop hidden units with this probability while training (adam, sgd).",
+                _number(low=0, high=1, open_high=True)),
+        Setting("augment", "--augment", False, bool,
+                "Distort each epoch's training images at random: rotation, scale, shift "
+                "(adam, sgd).", _flag),
         Setting("validation_fraction", "--validation", None, float,
                 "Fraction held out for validation scores [0.1 with early stopping, else 0].",
                 _number(low=0, high=1, open_high=True, none=True)),
@@ -130,9 +167,9 @@ SETTINGS: dict[str, Setting] = {
                 _number(low=1, integer=True)),
         Setting("random_state", "--seed", 0, int,
                 "Seed of the initial weights, the shuffling and the splits.", _seed),
-        Setting("init_epsilon", "--init-epsilon", 0.12, float,
-                "Initial weights are uniform in [-e, e] (the course's 0.12).",
-                _number(low=0, open_low=True, none=True)),
+        Setting("init_epsilon", "--init-epsilon", AUTO, float,
+                "Initial weights are uniform in [-e, e]; auto: the course's 0.12 for sigmoid/"
+                "sigmoid, else He (relu family) or Glorot per layer.", _init_epsilon),
     ]
 }  # fmt: skip
 
@@ -167,6 +204,17 @@ def max_iter_for(solver: str, max_iter: int | None) -> int:
     return DEFAULT_MAX_ITER[solver] if max_iter is None else int(max_iter)
 
 
+def init_epsilon_for(
+    init_epsilon: float | str | None, activation: str, output: str
+) -> float | None:
+    """``init_epsilon``, or for "auto" the course's 0.12 for the course's network (sigmoid,
+    sigmoid) and None (per layer and activation: He or Glorot) for any other."""
+    if init_epsilon != AUTO:
+        return None if init_epsilon is None else float(init_epsilon)  # type: ignore[arg-type]
+    course = activation == "sigmoid" and output == "sigmoid"
+    return COURSE_EPSILON if course else None
+
+
 def validation_fraction_for(
     fraction: float | None, early_stopping: bool, has_validation_data: bool = False
 ) -> float:
@@ -194,3 +242,17 @@ def check(values: Mapping[str, object], words: Callable[[str], str] = python_nam
         raise SettingError(
             f"{words('early_stopping')} needs a validation set: {words('validation_fraction')} > 0"
         )
+    solver = values.get("solver")
+    if solver in FULL_BATCH:
+        for name in ("dropout", "augment"):
+            if values.get(name):
+                raise SettingError(
+                    f"{words(name)} needs a mini-batch solver (adam, sgd), not {solver}"
+                )
+        if values.get("schedule", "constant") != "constant":
+            raise SettingError(
+                f"{words('schedule')} {values['schedule']} needs a mini-batch solver (adam, sgd), "
+                f"not {solver}"
+            )
+    if values.get("nesterov") and solver is not None and solver != "sgd":
+        raise SettingError(f"{words('nesterov')} is a momentum of sgd, not of {solver}")

@@ -10,8 +10,11 @@ minimizes the same objective, ``network.cost_and_gradient``, through ``minimize`
     SciPy's Polak-Ribiere conjugate gradient, the course's ``fmincg``; ``max_iter`` is the course's
     ``MaxIter`` (each iteration needs about two evaluations here).
 ``adam``, ``sgd``
-    Mini-batch Adam and SGD with momentum, shuffled each epoch by a seeded generator, for data too
-    large for full-batch passes; ``max_iter`` counts epochs.
+    Mini-batch Adam and SGD with momentum (heavy-ball, or Nesterov's), shuffled each epoch by a
+    seeded generator, for data too large for full-batch passes; ``max_iter`` counts epochs. Only
+    these take a learning-rate ``schedule`` (``learning_rate_at``), ``dropout`` of hidden units
+    and ``augment`` (each epoch trains on freshly distorted images, ``digitnet.augment``), all
+    drawn from the one seeded generator, so a seed gives the same weights run after run.
 
 Whatever the solver, ``minimize`` records one :class:`History` row per iteration (epoch for the
 mini-batch solvers), hands it to ``progress`` and ``callback``, stops early on a validation score if
@@ -162,6 +165,26 @@ class _Tracker:
 # --- optimizers ----------------------------------------------------------------------------------
 
 
+def learning_rate_at(
+    schedule: str, learning_rate: float, step: int, steps_per_epoch: int, epochs: int
+) -> float:
+    """The learning rate of mini-batch ``step`` (0, 1, ...) under ``schedule``.
+
+    ``constant``: ``learning_rate``. ``step``: halved after every ``max(1, epochs // 3)`` epochs
+    (epoch ``e = step // steps_per_epoch`` uses ``learning_rate * 0.5 ** (e // that)``).
+    ``cosine``: ``learning_rate * 0.5 (1 + cos(pi t / T))`` with ``t = step`` and ``T`` all the
+    steps of ``epochs`` epochs, from ``learning_rate`` at the first step towards 0 at the last.
+    """
+    if schedule == "constant":
+        return learning_rate
+    if schedule == "step":
+        return learning_rate * 0.5 ** ((step // steps_per_epoch) // max(1, epochs // 3))
+    if schedule == "cosine":
+        total = steps_per_epoch * epochs
+        return learning_rate * 0.5 * (1 + math.cos(math.pi * min(step, total) / total))
+    raise ValueError(f"schedule must be one of {', '.join(settings.SCHEDULES)}, got {schedule!r}")
+
+
 def minimize(
     objective: Objective,
     theta0: np.ndarray,
@@ -172,6 +195,9 @@ def minimize(
     batch_size: int = 200,
     learning_rate: float | None = None,
     momentum: float = 0.9,
+    nesterov: bool = False,
+    schedule: str = "constant",
+    before_epoch: Callable[[], None] | None = None,
     n_examples: int | None = None,
     rng: np.random.Generator | None = None,
     validate: Callable[[np.ndarray], tuple[float, float]] | None = None,
@@ -198,6 +224,9 @@ def minimize(
     batch_size, learning_rate, momentum, n_examples, rng : adam and sgd only: rows per step; step
         size (None: ``DEFAULT_LEARNING_RATE``); SGD momentum; number of rows to shuffle (required);
         the shuffling generator (None: a fresh unseeded one).
+    nesterov, schedule, before_epoch : adam and sgd only: Nesterov momentum (sgd); how the step
+        size changes over the steps (``learning_rate_at``); ``before_epoch()`` runs before each
+        epoch's first mini-batch (``train`` swaps in the epoch's augmented images there).
     validate : ``validate(theta) -> (val_cost, val_accuracy)``, called after every iteration.
     early_stopping : stop when ``val_accuracy`` has not improved for ``n_iter_no_change`` rows
         (ties broken by lower ``val_cost``) and return the best weights, whatever ends training.
@@ -217,6 +246,7 @@ def minimize(
     _check_solver_settings(
         solver, max_iter, tol, batch_size, learning_rate, momentum, n_iter_no_change
     )
+    settings.check({"solver": solver, "nesterov": nesterov, "schedule": schedule})
     if early_stopping and validate is None:
         raise ValueError("early_stopping needs a validation set (validate)")
     theta0 = np.asarray(theta0)
@@ -239,10 +269,24 @@ def minimize(
                 if n_examples is None:
                     raise ValueError(f"solver {solver!r} needs n_examples, the rows to shuffle")
                 lr = DEFAULT_LEARNING_RATE[solver] if learning_rate is None else learning_rate
-                update = _Adam(theta0, lr) if solver == "adam" else _SGD(theta0, lr, momentum)
+                update = _Adam(theta0) if solver == "adam" else _SGD(theta0, momentum, nesterov)
                 epoch = _Epochs(n_examples, batch_size, rng or np.random.default_rng())
+                steps = -(-n_examples // batch_size)
+
+                def rate(step: int) -> float:
+                    return learning_rate_at(schedule, lr, step, steps, max_iter)
+
                 reason, message = _mini_batch(
-                    objective, theta0, tracker, update, epoch, max_iter, tol, n_iter_no_change
+                    objective,
+                    theta0,
+                    tracker,
+                    update,
+                    rate,
+                    epoch,
+                    max_iter,
+                    tol,
+                    n_iter_no_change,
+                    before_epoch,
                 )
     except KeyboardInterrupt:
         reason, message = "interrupted", "KeyboardInterrupt"
@@ -297,18 +341,22 @@ class _Epochs:
 
 
 def _mini_batch(
-    objective, theta0, tracker, update, epoch, max_iter, tol, n_iter_no_change
+    objective, theta0, tracker, update, rate, epoch, max_iter, tol, n_iter_no_change, before_epoch
 ) -> tuple[str, str]:
-    """One loop for every mini-batch solver: ``update(theta, grad)`` is the solver's step."""
+    """One loop for every mini-batch solver: ``update(theta, grad, learning_rate)`` is the
+    solver's step, ``rate(step)`` the learning rate of step 0, 1, ..."""
     theta = theta0.copy()
-    best_cost, stalled = math.inf, 0
+    best_cost, stalled, step = math.inf, 0, 0
     grad_sum, scaled = np.empty_like(theta), np.empty_like(theta)
     for _ in range(max_iter):
+        if before_epoch is not None:
+            before_epoch()
         cost = 0.0
         grad_sum.fill(0)
         for rows in epoch:
             J, grad = objective(theta, rows)
-            update(theta, grad)
+            update(theta, grad, rate(step))
+            step += 1
             cost += J * len(rows) / epoch.n_examples
             grad_sum += np.multiply(grad, len(rows), out=scaled)
         grad_norm = float(np.linalg.norm(grad_sum)) / epoch.n_examples
@@ -327,13 +375,13 @@ class _Adam:
     """Adam (Kingma and Ba, 2015) with bias-corrected moments; a call updates theta in place,
     allocating nothing: the moments and two scratch vectors are kept from step to step."""
 
-    def __init__(self, theta0, learning_rate, beta1=0.9, beta2=0.999, eps=1e-8):
-        self.learning_rate, self.beta1, self.beta2, self.eps = learning_rate, beta1, beta2, eps
+    def __init__(self, theta0, beta1=0.9, beta2=0.999, eps=1e-8):
+        self.beta1, self.beta2, self.eps = beta1, beta2, eps
         self.m, self.v = np.zeros_like(theta0), np.zeros_like(theta0)
         self._step, self._scale = np.empty_like(theta0), np.empty_like(theta0)
         self.step = 0
 
-    def __call__(self, theta, grad):
+    def __call__(self, theta, grad, learning_rate):
         self.step += 1
         m, v, step, scale = self.m, self.v, self._step, self._scale
         # m <- beta1 m + (1 - beta1) g;  v <- beta2 v + (1 - beta2) g^2
@@ -346,7 +394,7 @@ class _Adam:
         v += step
         # theta <- theta - lr * correction * m / (sqrt(v) + eps)
         correction = math.sqrt(1 - self.beta2**self.step) / (1 - self.beta1**self.step)
-        np.multiply(m, self.learning_rate * correction, out=step)
+        np.multiply(m, learning_rate * correction, out=step)
         np.sqrt(v, out=scale)
         scale += self.eps
         step /= scale
@@ -354,17 +402,27 @@ class _Adam:
 
 
 class _SGD:
-    """SGD with (heavy-ball) momentum; a call updates theta in place, allocating nothing."""
+    """SGD with momentum; a call updates theta in place, allocating nothing.
 
-    def __init__(self, theta0, learning_rate, momentum):
-        self.learning_rate, self.momentum = learning_rate, momentum
+    Heavy ball: ``v <- mu v - lr g; theta <- theta + v``. Nesterov (as scikit-learn writes it, the
+    gradient taken at the current point): ``v <- mu v - lr g; theta <- theta + mu v - lr g``.
+    """
+
+    def __init__(self, theta0, momentum, nesterov=False):
+        self.momentum, self.nesterov = momentum, nesterov
         self.velocity, self._step = np.zeros_like(theta0), np.empty_like(theta0)
 
-    def __call__(self, theta, grad):
+    def __call__(self, theta, grad, learning_rate):
+        step = self._step
         self.velocity *= self.momentum
-        np.multiply(grad, self.learning_rate, out=self._step)
-        self.velocity -= self._step
-        theta += self.velocity
+        np.multiply(grad, learning_rate, out=step)
+        self.velocity -= step
+        if self.nesterov:
+            theta -= step
+            np.multiply(self.velocity, self.momentum, out=step)
+            theta += step
+        else:
+            theta += self.velocity
 
 
 # --- train ---------------------------------------------------------------------------------------
@@ -375,6 +433,8 @@ def train(
     y,
     *,
     hidden_layer_sizes: int | Sequence[int] = DEFAULTS["hidden_layer_sizes"],
+    activation: str = DEFAULTS["activation"],
+    output: str = DEFAULTS["output"],
     lam: float = DEFAULTS["lam"],
     solver: str = DEFAULTS["solver"],
     max_iter: int | None = DEFAULTS["max_iter"],
@@ -382,12 +442,16 @@ def train(
     batch_size: int = DEFAULTS["batch_size"],
     learning_rate: float | None = DEFAULTS["learning_rate"],
     momentum: float = DEFAULTS["momentum"],
+    nesterov: bool = DEFAULTS["nesterov"],
+    schedule: str = DEFAULTS["schedule"],
+    dropout: float = DEFAULTS["dropout"],
+    augment: bool = DEFAULTS["augment"],
     validation_data: tuple | None = None,
     validation_fraction: float | None = DEFAULTS["validation_fraction"],
     early_stopping: bool = DEFAULTS["early_stopping"],
     n_iter_no_change: int = DEFAULTS["n_iter_no_change"],
     random_state: int | None = DEFAULTS["random_state"],
-    init_epsilon: float | None = DEFAULTS["init_epsilon"],
+    init_epsilon: float | str | None = DEFAULTS["init_epsilon"],
     initial: Model | np.ndarray | None = None,
     labels: LabelMap | Sequence | None = None,
     image_shape: tuple[int, int] | None = None,
@@ -411,10 +475,18 @@ def train(
         unless ``labels`` (or ``initial``) gives the order.
     hidden_layer_sizes : units of each hidden layer (an int for one layer); ``()`` is one-vs-all
         logistic regression.
+    activation, output : the hidden units' activation ("sigmoid", "tanh", "relu", "leaky_relu")
+        and the output ("sigmoid": the course's K sigmoids; "softmax"). A Model in ``initial``
+        keeps its own; asking for another is an error.
     lam : L2 penalty strength, the course's lambda: ``J`` gets ``lam / (2 m) sum ||Theta_l[:, 1:]||^2``
         with ``m`` the training examples (the sum of ``sample_weight``), whatever the solver.
-    solver, tol, batch_size, learning_rate, momentum, early_stopping, n_iter_no_change,
-    callback, progress : see ``minimize``.
+    solver, tol, batch_size, learning_rate, momentum, nesterov, schedule, early_stopping,
+    n_iter_no_change, callback, progress : see ``minimize``.
+    dropout : adam and sgd only: drop each hidden unit with this probability at every step
+        (inverted dropout, masks from the seeded generator); never at prediction.
+    augment : adam and sgd only: train each epoch on the training images distorted anew
+        (``digitnet.augment.random_affine``: rotation, scale, shift) in the model's pixel order;
+        needs ``pixel_order``. Validation data is never distorted.
     max_iter : iterations (lbfgs, cg) or epochs (adam, sgd); None: 100 iterations or 20 epochs.
     validation_data : ``(X_val, y_val)`` scored after every iteration (``History.val_*``).
     validation_fraction : or hold out this fraction of ``X`` for that, stratified by label and
@@ -423,7 +495,8 @@ def train(
     random_state : seed of the initial weights (``np.random.default_rng(random_state)``), then of
         the mini-batch shuffling, and of the validation split.
     init_epsilon : initial weights are uniform in ``[-init_epsilon, init_epsilon]``; None uses
-        ``sqrt(6) / sqrt(s_l + s_{l+1})`` per layer.
+        ``network.init_epsilon`` per layer (He for relu and leaky_relu, Glorot for sigmoid and
+        tanh); "auto" is the course's 0.12 for sigmoid/sigmoid and None otherwise.
     initial : a ``Model`` (resume, warm start) or flat ``theta`` to start from instead. A Model's
         layer sizes, label map, image shape and pixel order are kept, and the new history rows are
         appended to its history, numbered on.
@@ -457,6 +530,8 @@ def train(
     settings.check(
         {
             "hidden_layer_sizes": hidden_layer_sizes,
+            "activation": activation,
+            "output": output,
             "lam": lam,
             "solver": solver,
             "max_iter": max_iter,
@@ -464,6 +539,10 @@ def train(
             "batch_size": batch_size,
             "learning_rate": learning_rate,
             "momentum": momentum,
+            "nesterov": nesterov,
+            "schedule": schedule,
+            "dropout": dropout,
+            "augment": augment,
             # given validation_data, the fraction must be 0 (checked with the split)
             "validation_fraction": None if has_validation_data else validation_fraction,
             "early_stopping": early_stopping,
@@ -474,6 +553,15 @@ def train(
     )
     if pixel_order not in ("C", "F", None):
         raise ValueError(f"pixel_order must be 'C', 'F' or None (unknown), got {pixel_order!r}")
+    if isinstance(initial, Model):
+        _check_same_family(initial, activation, output)
+        image_shape, pixel_order = initial.image_shape, initial.pixel_order
+    if augment and pixel_order is None:
+        raise ValueError(
+            "augment distorts images, but the layout of X's rows is unknown: give image_shape "
+            "and pixel_order ('C' row-major, 'F' column-major)"
+        )
+    init_epsilon = settings.init_epsilon_for(init_epsilon, activation, output)
     max_iter = settings.max_iter_for(solver, max_iter)
     validation_fraction = settings.validation_fraction_for(
         validation_fraction, early_stopping, has_validation_data
@@ -484,7 +572,7 @@ def train(
     sample_weight = _check_sample_weight(sample_weight, len(X), dtype)
     rng = np.random.default_rng(random_state)
     labels, layer_sizes, theta0 = initial_weights(
-        initial, labels, y, X.shape[1], hidden_layer_sizes, rng, init_epsilon, dtype
+        initial, labels, y, X.shape[1], hidden_layer_sizes, rng, init_epsilon, dtype, activation
     )
     X, y, sample_weight, X_val, y_val = _split(
         X, y, sample_weight, validation_data, validation_fraction, random_state, dtype
@@ -498,13 +586,21 @@ def train(
         sample_weight=sample_weight,
         threads=threads,
         chunk_size=chunk_size,
+        activation=activation,
+        output=output,
     )
-    validate = None if X_val is None else validator(X_val, y_val, labels, layer_sizes)
+    validate = (
+        None if X_val is None else validator(X_val, y_val, labels, layer_sizes, activation, output)
+    )
+    before_epoch = None
+    if augment:
+        shape = default_image_shape(X.shape[1]) if image_shape is None else image_shape
+        before_epoch = _augmenter(placement, X, shape, pixel_order, rng)
 
     mini_batch = solver not in _SCIPY_METHOD
     batch_size = min(batch_size, len(X))
     start = time.perf_counter()
-    with engine.Objective(placement, lam, layer_sizes) as objective:
+    with engine.Objective(placement, lam, layer_sizes, dropout=dropout, rng=rng) as objective:
         result = minimize(
             objective,
             theta0,
@@ -514,6 +610,9 @@ def train(
             batch_size=batch_size,
             learning_rate=learning_rate,
             momentum=momentum,
+            nesterov=nesterov,
+            schedule=schedule,
+            before_epoch=before_epoch,
             n_examples=len(X),
             rng=rng,
             validate=validate,
@@ -525,6 +624,8 @@ def train(
     elapsed = time.perf_counter() - start
 
     facts = {
+        "activation": activation,
+        "output": output,
         "lam": float(lam),
         "solver": solver,
         "max_iter": int(max_iter),
@@ -532,6 +633,10 @@ def train(
         "batch_size": batch_size if mini_batch else None,
         "learning_rate": (learning_rate or DEFAULT_LEARNING_RATE[solver]) if mini_batch else None,
         "momentum": float(momentum) if solver == "sgd" else None,
+        "nesterov": bool(nesterov) if solver == "sgd" else None,
+        "schedule": schedule if mini_batch else None,
+        "dropout": float(dropout),
+        "augment": bool(augment),
         "random_state": None if random_state is None else int(random_state),
         "init_epsilon": None if init_epsilon is None else float(init_epsilon),
         "dtype": dtype.name,
@@ -543,6 +648,29 @@ def train(
         "n_validation": 0 if X_val is None else len(X_val),
     }
     return to_model(result, elapsed, facts, labels, layer_sizes, initial, image_shape, pixel_order)
+
+
+def _augmenter(placement, X, image_shape, pixel_order, rng) -> Callable[[], None]:
+    """``before_epoch()`` that gives the placement this epoch's distortion of the images ``X``."""
+    from digitnet.augment import random_affine  # SciPy's ndimage: only when augmenting
+
+    def before_epoch() -> None:
+        placement.set_examples(random_affine(X, image_shape, pixel_order, rng))
+
+    return before_epoch
+
+
+def _check_same_family(initial: Model, activation: str, output: str) -> None:
+    """Continuing a model keeps its network: refuse another activation or output."""
+    for name, asked, have in (
+        ("activation", activation, initial.activation),
+        ("output", output, initial.output),
+    ):
+        if asked != have:
+            raise ValueError(
+                f"initial is a {have} {name} network; continuing it with {name}={asked!r} "
+                f"would change the network (leave {name} at {have!r})"
+            )
 
 
 def to_model(
@@ -574,7 +702,9 @@ def to_model(
     elif image_shape is None:
         image_shape = default_image_shape(layer_sizes[0])
     thetas = network.unpack(result.theta, layer_sizes)
-    return Model(thetas, labels, image_shape, pixel_order, info, history)
+    activation = settings.get("activation", "sigmoid")
+    output = settings.get("output", "sigmoid")
+    return Model(thetas, labels, image_shape, pixel_order, info, history, activation, output)
 
 
 def data_fingerprint(X, y) -> str:
@@ -642,7 +772,7 @@ def _check_sample_weight(sample_weight, m, dtype) -> np.ndarray | None:
 
 
 def initial_weights(
-    initial, labels, y, n, hidden_layer_sizes, rng, init_epsilon, dtype
+    initial, labels, y, n, hidden_layer_sizes, rng, init_epsilon, dtype, activation="sigmoid"
 ) -> tuple[LabelMap, list[int], np.ndarray]:
     """(label map, layer sizes, theta0): from ``initial`` when given, else new random weights."""
     if isinstance(initial, Model):
@@ -660,7 +790,9 @@ def initial_weights(
             raise ValueError(f"y: {err}") from err
         layer_sizes = [n, *settings.hidden_sizes(hidden_layer_sizes), len(labels)]
     if initial is None:
-        theta0 = network.initialize(layer_sizes, rng, epsilon=init_epsilon, dtype=dtype)
+        theta0 = network.initialize(
+            layer_sizes, rng, epsilon=init_epsilon, dtype=dtype, activation=activation
+        )
     elif isinstance(initial, Model):
         theta0 = network.pack(initial.thetas).astype(dtype)
     else:
@@ -698,8 +830,11 @@ def _split(X, y, sample_weight, validation_data, validation_fraction, random_sta
     return X[keep], y[keep], w, X[held_out], y[held_out]
 
 
-def validator(X_val, y_val, labels, layer_sizes) -> Callable[[np.ndarray], tuple[float, float]]:
-    """``validate(theta) -> (mean cross entropy without penalty, accuracy)`` on a held-out set."""
+def validator(
+    X_val, y_val, labels, layer_sizes, activation="sigmoid", output="sigmoid"
+) -> Callable[[np.ndarray], tuple[float, float]]:
+    """``validate(theta) -> (mean cross entropy without penalty, accuracy)`` on a held-out set:
+    the training loss of ``output`` (summed binary, or categorical), never with dropout."""
     try:
         units = labels.encode(y_val)
     except ValueError as err:
@@ -708,9 +843,15 @@ def validator(X_val, y_val, labels, layer_sizes) -> Callable[[np.ndarray], tuple
 
     def validate(theta):
         thetas = network.unpack(np.asarray(theta, dtype=X_val.dtype), layer_sizes)
-        Z = network.output_logits(thetas, X_val)
-        # -y log g(z) - (1 - y) log(1 - g(z)) = softplus(z) - y z, finite for any z.
-        cost = (network.softplus(Z).sum() - Z[index, units].sum()) / len(Z)
+        Z = network.output_logits(thetas, X_val, activation)
+        if output == "softmax":
+            # -log softmax(z)_y = logsumexp(z) - z_y, with the row's largest logit taken out.
+            top = Z.max(axis=1, keepdims=True)
+            log_total = np.log(np.exp(Z - top).sum(axis=1)) + top[:, 0]
+            cost = (log_total.sum() - Z[index, units].sum()) / len(Z)
+        else:
+            # -y log g(z) - (1 - y) log(1 - g(z)) = softplus(z) - y z, finite for any z.
+            cost = (network.softplus(Z).sum() - Z[index, units].sum()) / len(Z)
         return float(cost), float(np.mean(Z.argmax(axis=1) == units))
 
     return validate
