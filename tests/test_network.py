@@ -113,6 +113,35 @@ def test_softplus_equals_logaddexp(values):
     np.testing.assert_allclose(network.softplus(z), np.logaddexp(0, z), rtol=1e-14, atol=1e-300)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_hot_path_sigmoid_and_output_loss_are_accurate_to_rounding(dtype):
+    """The in-place sigmoid and the output layer's loss and delta (one ``exp``, ``log1p`` from
+    ``log``) against the same formulas in extended precision, over the range where the answers
+    are normal numbers: within a few units in the last place, relative."""
+    eps, limit = np.finfo(dtype).eps, {np.float64: 700, np.float32: 85}[dtype]
+    rng = np.random.default_rng(3)
+    Z = np.clip(
+        np.concatenate([rng.normal(0, 4, (10, 3000)), rng.normal(0, 60, (10, 300))], 1),
+        -limit,
+        limit,
+    ).astype(dtype)
+    YT = (rng.random(Z.shape) < 0.1).astype(dtype)
+    z, y = Z.astype(np.longdouble), YT.astype(np.longdouble)
+    g = 1 / (1 + np.exp(-z))
+    terms = np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z))) - y * z
+
+    A = Z.copy()
+    network._sigmoid_in_place(A)
+    assert np.max(np.abs(A - g) / g) <= 4 * eps
+
+    delta = Z.copy()
+    loss = network._sigmoid_cross_entropy(delta, YT, None, network.Workspace(dtype))
+    assert abs(loss - terms.sum()) <= 4 * eps * terms.sum()
+    assert np.max(np.abs(delta - (g - y))) <= 4 * eps  # |g - y| <= 1: absolute is relative to 1
+    kept = YT == 0  # delta = g there, a relative check even where g is tiny
+    assert np.max(np.abs(delta[kept] - g[kept]) / g[kept]) <= 4 * eps
+
+
 def test_saturated_units_give_finite_cost_and_gradient():
     sizes = [2, 3, 2]
     X = np.array([[1.0, -1.0], [-1.0, 1.0]])

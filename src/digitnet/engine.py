@@ -215,6 +215,10 @@ class Rows:
         network.check_family(activation, output)
         self.activation, self.output = activation, output
         self.X, self.Y, self.sample_weight = network.check_arrays(X, Y, layer_sizes, sample_weight)
+        # Also kept as (K, m): a piece's targets Y.T are then contiguous rows for the output
+        # layer's element-wise passes, where a transposed (m, K) view is strided. Mini-batches
+        # gather from Y, whose rows are contiguous.
+        self.YT = np.ascontiguousarray(self.Y.T)
         self.layer_sizes = [int(s) for s in layer_sizes]
         self.dtype = self.X.dtype
         self.n_rows = len(self.X)
@@ -259,6 +263,15 @@ class Rows:
         if rows is None:
             bounds = self._full_batch
         else:
+            rows = np.asarray(rows)
+            if rows.ndim != 1 or rows.dtype.kind not in "iu":
+                raise ValueError(
+                    f"rows must be a 1-D integer index array, got {rows.dtype} {rows.shape}"
+                )
+            if len(rows) and (rows.min() < 0 or rows.max() >= self.n_rows):
+                raise IndexError(
+                    f"rows must be indices in [0, {self.n_rows}), got {rows.min()}..{rows.max()}"
+                )
             bounds = piece_bounds(len(rows), self.n_weights, self.chunk_size)
         loss, grad = 0.0, np.zeros(self.n_weights, dtype=self.dtype)
         with _loaded_blas().limit(limits=1):
@@ -330,11 +343,15 @@ class Rows:
         """The piece's (X, Y, w): views of the rows, or a mini-batch's rows gathered into ``work``."""
         w = self.sample_weight
         if rows is None:
-            return self.X[start:stop], self.Y[start:stop], None if w is None else w[start:stop]
+            return (
+                self.X[start:stop],
+                self.YT[:, start:stop].T,
+                None if w is None else w[start:stop],
+            )
         index = rows[start:stop]
-        X = np.take(self.X, index, axis=0, out=work.array("X", (len(index), self.X.shape[1])))
-        Y = np.take(self.Y, index, axis=0, out=work.array("Y", (len(index), self.Y.shape[1])))
-        return X, Y, None if w is None else np.take(w, index, out=work.array("w", (len(index),)))
+        X = _gather(self.X, index, work.array("X", (len(index), self.X.shape[1])))
+        Y = _gather(self.Y, index, work.array("Y", (len(index), self.Y.shape[1])))
+        return X, Y, None if w is None else _gather(w, index, work.array("w", (len(index),)))
 
     def close(self) -> None:
         if self._pool is not None:
@@ -346,6 +363,13 @@ class Rows:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _gather(a: np.ndarray, index: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``a[index]`` into ``out``. ``sums`` has checked the indices, so ``mode="clip"`` changes
+    nothing but speed: NumPy buffers a checking take's output (a Fashion-MNIST batch of 200
+    rows: 0.15 ms instead of 0.09)."""
+    return np.take(a, index, axis=0, out=out, mode="clip")
 
 
 # --- the objective the optimizers minimize -------------------------------------------------------

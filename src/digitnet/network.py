@@ -43,6 +43,7 @@ place in a ``Workspace`` reused from call to call, with NumPy's SIMD ``tanh``, `
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from itertools import pairwise
 from typing import Literal
@@ -87,13 +88,15 @@ def softplus(z: np.ndarray) -> np.ndarray:
 
 
 def _sigmoid_in_place(Z: np.ndarray) -> None:
-    """Z <- g(Z) as ``0.5 tanh(z / 2) + 0.5``: NumPy's SIMD tanh, several times faster than
-    ``scipy.special.expit``, never overflows (no warning at |z| = 1000), exact to rounding in
-    absolute terms, which is all a hidden unit or ``h - y`` needs."""
-    Z *= 0.5
-    np.tanh(Z, out=Z)
-    Z *= 0.5
-    Z += 0.5
+    """Z <- g(Z) = 1 / (1 + exp(-Z)), accurate to rounding (relative), with NumPy's SIMD ``exp``:
+    two to four times faster than ``scipy.special.expit`` or ``0.5 tanh(z / 2) + 0.5`` here.
+    ``exp(-z)`` overflows to inf below z = -709 (float64), where ``1 / (1 + inf) = 0`` is the
+    right answer: that overflow is expected, so it warns nothing."""
+    np.negative(Z, out=Z)
+    with np.errstate(over="ignore"):
+        np.exp(Z, out=Z)
+    Z += 1
+    np.reciprocal(Z, out=Z)
 
 
 def _times_sigmoid_gradient(delta: np.ndarray, A: np.ndarray) -> None:
@@ -402,7 +405,7 @@ class Workspace:
         self._buffers: dict = {}
 
     def array(self, key, shape: tuple[int, ...]) -> np.ndarray:
-        size = int(np.prod(shape))
+        size = math.prod(shape)
         flat = self._buffers.get(key)
         if flat is None or flat.size < size:
             flat = aligned_empty(size, self.dtype)
@@ -422,20 +425,33 @@ def _sigmoid_cross_entropy(Z: np.ndarray, YT: np.ndarray, sample_weight, work: W
     """The course's output loss: ``sum_i w_i sum_k [-y log g(z) - (1 - y) log(1 - g(z))]`` for
     ``Z: (K, m)``, ``YT: (K, m)``; turns ``Z`` into the output delta ``w (g(z) - y)`` in place.
 
-    ``-y log g(z) - (1 - y) log(1 - g(z)) = softplus(z) - y z``, finite for any z, even |z| = 1000.
+    With ``e = exp(-|z|)`` in (0, 1], never overflowing, the loss term is
+    ``-y log g(z) - (1 - y) log(1 - g(z)) = softplus(z) - y z = max(z, 0) + log1p(e) - y z``,
+    finite for any z, even |z| = 1000; and ``g(z) = max(e, [z >= 0]) / (1 + e)``, that is
+    ``1 / (1 + e)`` for z >= 0 and ``e / (1 + e)`` below: one ``exp`` for loss and delta.
+    ``log1p(e)`` is ``log(u) - ((u - 1) - e) / u`` with ``u = 1 + e`` rounded, whose last term
+    is the rounding error of ``u`` exactly: accurate to rounding like ``np.log1p``, and faster,
+    since NumPy's ``log`` is vectorized and its ``log1p`` is not.
     """
-    S, T = work.array("loss", Z.shape), work.array("loss2", Z.shape)
-    np.abs(Z, out=S)
-    np.negative(S, out=S)
-    np.exp(S, out=S)
-    np.log1p(S, out=S)
+    E, U, S, T = (work.array(key, Z.shape) for key in ("e", "u", "loss", "loss2"))
+    np.abs(Z, out=E)
+    np.negative(E, out=E)
+    np.exp(E, out=E)
+    np.add(E, 1, out=U)
+    np.subtract(U, 1, out=T)
+    T -= E
+    T /= U
+    np.log(U, out=S)
+    S -= T  # log1p(e)
     np.maximum(Z, 0, out=T)
     S += T
     np.multiply(YT, Z, out=T)
     S -= T
     loss = float(S.sum() if sample_weight is None else S.sum(axis=0) @ sample_weight)
-    _sigmoid_in_place(Z)
-    Z -= YT
+    np.greater_equal(Z, 0, out=S)
+    np.maximum(E, S, out=S)
+    S /= U
+    np.subtract(S, YT, out=Z)
     if sample_weight is not None:
         Z *= sample_weight
     return loss
