@@ -245,7 +245,8 @@ class DaskRows:
 
     ``X: (m, n)`` and ``Y: (m, K)`` are ``dask.array``s with the same row chunks (``to_dask``,
     ``from_npy``); ``sample_weight`` an optional ``(m,)`` one chunked alike. They are computed onto
-    the workers once, here, and stay there. Each ``sums(theta)`` then
+    the workers once, here, and stay there (a NaN or infinity in ``X`` is a ValueError then). Each
+    ``sums(theta)`` then
 
     1. sends ``theta`` to the cluster once (one task holds it; workers fetch it from each other),
     2. sums each chunk where it lives (``engine.Rows`` on one thread), and
