@@ -248,8 +248,8 @@ def drift(args, X, y, npy, client) -> None:
     kwargs = {"hidden_layer_sizes": SIZES[1:-1], "lam": LAM, "max_iter": args.drift_iter}
     chunked = training.train(X_ram, y, chunk_size=args.dask_chunk, **kwargs)
     whole = training.train(X_ram, y, **kwargs)
-    on_dask = distributed.train_dask(
-        distributed.from_npy(npy, args.dask_chunk), y, client, image_shape=(28, 28), **kwargs
+    on_dask = training.train(
+        distributed.from_npy(npy, args.dask_chunk), y, client=client, image_shape=(28, 28), **kwargs
     )
 
     def diff(a, b):
@@ -274,7 +274,7 @@ def full_training(args, X, y, test, npy, client) -> None:
         "image_shape": (28, 28),
     }
     start = time.perf_counter()
-    model = distributed.train_dask(distributed.from_npy(npy, args.dask_chunk), y, client, **kwargs)
+    model = training.train(distributed.from_npy(npy, args.dask_chunk), y, client=client, **kwargs)
     elapsed = time.perf_counter() - start
     accuracy = float(np.mean(model.predict(test.X) == test.y))
     info = model.info

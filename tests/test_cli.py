@@ -334,6 +334,15 @@ def test_train_on_a_local_dask_cluster_matches_one_machine(tmp_path):
     cluster, local = model_io.load(tmp_path / "cluster.npz"), model_io.load(tmp_path / "local.npz")
     for a, b in zip(cluster.thetas, local.thetas):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    # Any network trains there (not only the course's sigmoid one), to the same weights.
+    more = ["--activation", "tanh", "--output", "softmax", "--hidden", "8"]
+    run(*args, *more, "--workers", "2", "--out", tmp_path / "tanh-cluster.npz")
+    run(*args, *more, "--out", tmp_path / "tanh-local.npz")
+    cluster = model_io.load(tmp_path / "tanh-cluster.npz")
+    local = model_io.load(tmp_path / "tanh-local.npz")
+    assert cluster.info["n_workers"] == 2 and cluster.activation == "tanh"
+    for a, b in zip(cluster.thetas, local.thetas):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
     refused = run("train", "--workers", "2", "--solver", "adam", check=False)
     assert refused.returncode == 2 and "train with lbfgs or cg" in refused.stderr
 
@@ -437,6 +446,7 @@ def test_the_same_seed_gives_the_same_weights_through_every_door(tmp_path):
         (["--hidden", "0"], ["--hidden"]),
         (["--solver", "adam", "--epochs", "0"], ["--epochs must be >= 1"]),
         (["--solver", "adam", "--workers", "2"], ["--workers"]),
+        (["--workers", "2", "--threads", "2"], ["--threads", "--workers"]),
     ],
 )
 def test_usage_errors_name_the_flags_before_any_data_is_read(tmp_path, args, named):

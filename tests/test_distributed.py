@@ -277,7 +277,7 @@ def test_dask_refuses_mismatched_chunks(course_problem, client):
 @pytest.fixture(scope="module")
 def dask_run(mnist20, client):
     X, y = mnist20
-    return distributed.train_dask(X, y, client, max_iter=ITERATIONS, chunk_size=CHUNK)
+    return train(X, y, client=client, max_iter=ITERATIONS, chunk_size=CHUNK)
 
 
 def test_dask_training_equals_single_machine_chunked(mnist20, dask_run, chunked_run):
@@ -298,7 +298,7 @@ def test_dask_training_is_deterministic(mnist20, client, dask_run):
     """The same run again gives the same bits: the chunk sums are added in a fixed order, and
     every array a worker computes with is aligned (NumPy's rounding can depend on it)."""
     X, y = mnist20
-    again = distributed.train_dask(X, y, client, max_iter=ITERATIONS, chunk_size=CHUNK)
+    again = train(X, y, client=client, max_iter=ITERATIONS, chunk_size=CHUNK)
     for theta, theta_again in zip(dask_run.thetas, again.thetas):
         np.testing.assert_array_equal(theta, theta_again)
 
@@ -316,8 +316,8 @@ def test_a_killed_worker_changes_nothing(mnist20, chunked_run):
             if len(history) == 5:  # a moment later: most likely while it computes a chunk
                 threading.Timer(0.02, os.kill, (victim, signal.SIGKILL)).start()
 
-        model = distributed.train_dask(
-            X, y, client, max_iter=ITERATIONS, chunk_size=CHUNK, callback=kill_after_five
+        model = train(
+            X, y, client=client, max_iter=ITERATIONS, chunk_size=CHUNK, callback=kill_after_five
         )
         assert victim not in client.run(os.getpid).values()  # the worker really died
     assert model.info["n_iter"] == ITERATIONS and model.info["stop_reason"] == "max_iter"
@@ -372,23 +372,139 @@ def test_a_lost_scheduler_ends_training_with_the_weights_reached(
             if len(history) == 5:
                 os.kill(scheduler.pid, signal.SIGKILL)
 
-        model = distributed.train_dask(
-            X, y, client, max_iter=ITERATIONS, chunk_size=CHUNK, callback=kill_scheduler_after_five
+        model = train(
+            X,
+            y,
+            client=client,
+            max_iter=ITERATIONS,
+            chunk_size=CHUNK,
+            callback=kill_scheduler_after_five,
         )
     assert model.info["stop_reason"] == "cluster_lost" and model.info["n_iter"] == 5
     assert "scheduler" in model.info["cluster_error"]
     assert max_difference(model, chunked_run[1][4]) <= 1e-10
 
 
+# --- train.train(client=...) on small problems: every setting of the one set-up --------------------
+
+
+def small_problem(seed=0, m=300, n=12, classes=3):
+    """(X, y) with labels that X barely predicts: training overfits, validation stalls."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(m, n))
+    y = np.argmax(X[:, :classes] + rng.normal(scale=2.0, size=(m, classes)), axis=1)
+    return X, y
+
+
+def assert_same_training(model, reference, tol=1e-10):
+    assert model.info["n_iter"] == reference.info["n_iter"]
+    assert model.info["stop_reason"] == reference.info["stop_reason"]
+    assert model.info["best_iteration"] == reference.info["best_iteration"]
+    assert max_difference(model, network.pack(reference.thetas)) <= tol
+    for column in ("iteration", "cost", "val_cost", "val_accuracy"):
+        np.testing.assert_allclose(model.history[column], reference.history[column], rtol=1e-9)
+
+
+def test_validation_split_and_early_stopping_on_the_cluster(client):
+    X, y = small_problem()
+    kwargs = {
+        "hidden_layer_sizes": (8,),
+        "lam": 0.01,
+        "max_iter": 200,
+        "early_stopping": True,  # holds out validation_fraction 0.1, stratified and seeded
+        "n_iter_no_change": 4,
+        "chunk_size": 64,
+    }
+    reference = train(X, y, **kwargs)
+    assert reference.info["stop_reason"] == "early_stopping"  # the test means something
+    model = train(X, y, client=client, **kwargs)
+    assert_same_training(model, reference)
+    assert model.info["n_validation"] == reference.info["n_validation"] == 30
+    assert model.info["n_train"] == 270 and model.info["chunks"] == [64] * 4 + [14]
+    assert model.info["data_fingerprint"] == reference.info["data_fingerprint"]
+    assert model.info["threads"] is None and model.info["n_workers"] == 2
+    assert model.info["n_evaluations"] >= model.info["n_iter"]
+
+
+@pytest.mark.parametrize(("activation", "output"), [("tanh", "softmax"), ("relu", "sigmoid")])
+def test_a_dask_x_with_weights_and_validation_data_trains_as_in_memory(
+    client, tmp_path, activation, output
+):
+    X, y = small_problem(1)
+    X_val, y_val = small_problem(2, m=60)
+    w = np.random.default_rng(3).uniform(0, 2, len(X))
+    kwargs = {
+        "hidden_layer_sizes": (7, 5),
+        "activation": activation,
+        "output": output,
+        "max_iter": 15,
+        "sample_weight": w,
+        "validation_data": (X_val, y_val),
+    }
+    reference = train(X, y, chunk_size=50, **kwargs)
+    np.save(tmp_path / "X.npy", X)
+    dX, dy = distributed.from_npy(tmp_path / "X.npy", 50), distributed.to_dask(y, 50)
+    model = train(dX, dy, client=client, **kwargs)  # the chunks are dX's own
+    assert_same_training(model, reference)
+    assert model.info["chunks"] == [50] * 6 and model.info["data_fingerprint"] is None
+    assert (model.activation, model.output) == (activation, output)
+
+
+def test_resuming_on_the_cluster_continues_the_model(client):
+    X, y = small_problem(4)
+    start = train(X, y, hidden_layer_sizes=(6,), max_iter=5, chunk_size=100)
+    reference = train(X, y, initial=start, max_iter=5, chunk_size=100)
+    model = train(X, y, client=client, initial=start, max_iter=5, chunk_size=100)
+    assert list(model.history["iteration"]) == list(range(1, 11))
+    assert_same_training(model, reference)
+
+
+def test_pieces_of_large_chunks_train_as_chunks_of_pieces(client):
+    X, y = small_problem(5)
+    reference = train(X, y, hidden_layer_sizes=(6,), max_iter=10, chunk_size=40)
+    model = train(
+        X, y, client=client, hidden_layer_sizes=(6,), max_iter=10, chunk_size=160, piece_rows=40
+    )
+    assert model.info["chunks"] == [160, 140] and model.info["piece_rows"] == 40
+    assert_same_training(model, reference, tol=1e-9)  # pieces add up in another order
+
+
+def test_a_nan_in_a_dask_x_is_named(client):
+    X, y = small_problem(6)
+    X[17, 3] = np.nan
+    with pytest.raises(ValueError, match="X contains NaN"):
+        train(distributed.to_dask(X, 100), y, client=client, max_iter=2)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"lam": -1}, "lam must be >= 0"), ({"hidden_layer_sizes": (0,)}, "hidden_layer_sizes")],
+    [
+        ({"lam": -1}, "lam must be >= 0"),
+        ({"hidden_layer_sizes": (0,)}, "hidden_layer_sizes"),
+        ({"solver": "adam"}, "full-batch solvers lbfgs and cg, not solver='adam'"),
+        ({"solver": "sgd", "dropout": 0.2}, "not solver='sgd'"),
+        ({"dropout": 0.2}, "dropout needs a mini-batch solver"),
+        ({"augment": True, "pixel_order": "C"}, "augment needs a mini-batch solver"),
+        ({"threads": 2}, "threads=2: on a Dask cluster"),
+        ({"piece_rows": 0}, "piece_rows must be a positive number of rows"),
+        ({"chunk_size": 2.5}, "chunk_size must be a positive number of rows"),
+        ({"dask_x": True, "early_stopping": True}, "would split a dask X; give validation_data"),
+        ({"dask_x": True, "validation_fraction": 0.2}, "give validation_data"),
+    ],
 )
-def test_train_dask_checks_its_settings_like_train(kwargs, message):
+def test_the_cluster_refuses_what_it_cannot_do_before_using_it(kwargs, message):
     pytest.importorskip("dask.array")
-    X, y = np.zeros((4, 3)), np.array([0, 1, 0, 1])
-    with pytest.raises(ValueError, match=message):
-        distributed.train_dask(X, y, None, **kwargs)  # refused before the cluster is used
+    X, y = small_problem(7, m=40)
+    if kwargs.pop("dask_x", False):
+        X = distributed.to_dask(X, 10)
+    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+        train(X, y, client=object(), **kwargs)  # any use of this client would fail otherwise
+
+
+def test_piece_rows_needs_a_cluster():
+    X, y = small_problem(8, m=40)
+    with pytest.raises(ValueError, match="piece_rows is for training on a Dask cluster"):
+        train(X, y, piece_rows=10)
 
 
 @pytest.mark.parametrize("blocked", ["dask", "distributed"])

@@ -342,6 +342,11 @@ def train(
     on_cluster = scheduler is not None or workers is not None
     if on_cluster and not full_batch:
         raise click.UsageError("--scheduler and --workers train with lbfgs or cg")
+    if on_cluster and threads is not None:
+        raise click.UsageError(
+            "--threads counts this machine's threads; with --scheduler and --workers each "
+            "worker evaluates on one thread"
+        )
     out = out or _new_model_name()
     into_resumed = resume is not None and out.exists() and out.samefile(resume)
     if not into_resumed:
@@ -473,43 +478,18 @@ def _check_resumable(initial, resume: Path, hidden) -> None:
 
 
 def _train_on_cluster(X, y, scheduler, workers, common, progress):
-    """The Dask path of ``train``: same settings, every evaluation on the cluster's workers."""
+    """The Dask path of ``train``: ``train.train`` with every evaluation on the cluster's workers."""
     from digitnet import distributed
+    from digitnet import train as training
 
     try:
         distributed.require_dask()
     except ImportError as err:
         raise click.ClickException(f"--scheduler and --workers: {err}") from err
-    fraction = settings.validation_fraction_for(
-        common.pop("validation_fraction"), common["early_stopping"]
-    )
-    validation_data = None
-    if fraction > 0:
-        fit_rows, val_rows = _split_rows(y, fraction, common["random_state"])
-        X, y, validation_data = X[fit_rows], y[fit_rows], (X[val_rows], y[val_rows])
-    for mini_batch_only in (
-        "batch_size",
-        "learning_rate",
-        "momentum",
-        "nesterov",
-        "schedule",
-        "dropout",
-        "augment",
-    ):
-        common.pop(mini_batch_only)
-    family = common.pop("activation"), common.pop("output")
-    if family != ("sigmoid", "sigmoid"):
-        raise click.UsageError(
-            "--scheduler and --workers train the course's network (sigmoid units and outputs), "
-            f"not --activation {family[0]} --output {family[1]}"
-        )
-    common["init_epsilon"] = settings.init_epsilon_for(common["init_epsilon"], *family)
     where = f"the cluster at {scheduler}" if scheduler else f"a local cluster of {workers} workers"
     click.echo(f"evaluating on {where}", err=True)
     with distributed.connect(scheduler, workers) as client:
-        return distributed.train_dask(
-            X, y, client, validation_data=validation_data, progress=progress, **common
-        )
+        return training.train(X, y, client=client, progress=progress, **common)
 
 
 def _split_rows(y, fraction, seed):

@@ -13,10 +13,11 @@ order. This module brings the rows to the engine from further away:
     evaluation sends ``theta`` to the cluster once, every worker sums the chunks it holds (with
     ``engine.Rows``), and the client adds the per-chunk sums in chunk order. A worker that dies
     loses only chunks that Dask recomputes from their source; a lost scheduler raises
-    ``ClusterLost``, which ``train_dask`` turns into the end of training with the weights reached.
-``train_dask``
-    ``train.train``'s counterpart on a cluster (``digitnet train --workers N / --scheduler ADDR``):
-    the same initial weights, the same ``train.minimize`` loop, through ``engine.Objective``.
+    ``ClusterLost``, which ``train.train`` turns into the end of training with the weights reached.
+``rows_on_cluster``
+    what ``train.train(X, y, client=client)`` evaluates on (``digitnet train --workers N /
+    --scheduler ADDR``): ``X`` and its labels as ``DaskRows``. Training itself, with its settings,
+    initial weights, validation and record, is ``train.train``'s alone.
 
 ``docs/scaling.md`` has the measurements and the cost model.
 
@@ -26,11 +27,9 @@ import it.
 
 from __future__ import annotations
 
-import dataclasses
 import gzip
 import math
 import os
-import time
 from collections.abc import Sequence
 from concurrent.futures import CancelledError
 from pathlib import Path
@@ -38,8 +37,6 @@ from pathlib import Path
 import numpy as np
 
 from digitnet import engine, network
-from digitnet.labels import LabelMap
-from digitnet.model import Model
 
 __all__ = [
     "ClusterLost",
@@ -48,8 +45,8 @@ __all__ = [
     "connect",
     "from_npy",
     "idx_to_npy_cache",
+    "rows_on_cluster",
     "to_dask",
-    "train_dask",
     "work_bytes_per_row",
 ]
 
@@ -99,7 +96,7 @@ def chunk_rows(
     return int(min(rows, n_rows))
 
 
-DEFAULT_CHUNK_BYTES = 64 << 20  # working memory per chunk when train_dask cuts an array itself
+DEFAULT_CHUNK_BYTES = 64 << 20  # working memory per chunk when rows_on_cluster cuts an array itself
 
 _IDX_UBYTE = 0x08
 
@@ -166,14 +163,25 @@ def _aligned(a):
     return None if a is None else np.require(a, requirements="A")
 
 
-def _block_sums(theta, X, Y, w=None, *, layer_sizes, piece_rows=None):
+def _block_sums(theta, X, Y, w=None, *, layer_sizes, piece_rows=None, activation, output):
     """One block's ``(loss_sum, grad_sum)``, what a worker computes: in one piece, or in pieces of
     ``piece_rows`` rows added in order by the engine (so memory grows with the piece)."""
     theta, X, Y, w = map(_aligned, (theta, X, Y, w))
     rows = engine.Rows(
-        X, Y, layer_sizes, sample_weight=w, threads=1, chunk_size=piece_rows or len(X)
+        X,
+        Y,
+        layer_sizes,
+        sample_weight=w,
+        threads=1,
+        chunk_size=piece_rows or len(X),
+        activation=activation,
+        output=output,
     )
     return rows.sums(theta)
+
+
+def _all_finite(block: np.ndarray) -> bool:
+    return bool(np.isfinite(block).all())
 
 
 def _npy_rows(path: str, start: int, stop: int) -> np.ndarray:
@@ -237,7 +245,8 @@ class DaskRows:
 
     ``X: (m, n)`` and ``Y: (m, K)`` are ``dask.array``s with the same row chunks (``to_dask``,
     ``from_npy``); ``sample_weight`` an optional ``(m,)`` one chunked alike. They are computed onto
-    the workers once, here, and stay there. Each ``sums(theta)`` then
+    the workers once, here, and stay there (a NaN or infinity in ``X`` is a ValueError then). Each
+    ``sums(theta)`` then
 
     1. sends ``theta`` to the cluster once (one task holds it; workers fetch it from each other),
     2. sums each chunk where it lives (``engine.Rows`` on one thread), and
@@ -245,7 +254,8 @@ class DaskRows:
 
     so ``engine.Objective(DaskRows(...), lam, sizes)`` gives the numbers of
     ``engine.Objective(engine.Rows(..., chunk_size=c), lam, sizes)`` with the same chunks, whichever
-    worker computed what. Full batch only: ``rows`` must be ``None``.
+    worker computed what. Full batch only: ``rows`` must be ``None``. ``activation`` and ``output``
+    name the network's units, as for ``engine.Rows``.
 
     ``piece_rows`` lets a worker go through a chunk that many rows at a time (its working memory
     then grows with the piece), so that chunks can be large and few: every chunk costs the client
@@ -256,7 +266,7 @@ class DaskRows:
     A worker that dies is survived: the scheduler recomputes its chunks from their source (the
     graph) and reruns its tasks; an evaluation that still fails with an error of communication is
     tried again, up to ``retries`` times, while the scheduler answers. A lost scheduler raises
-    ``ClusterLost``.
+    ``ClusterLost``, which ``lost`` then holds.
     """
 
     def __init__(
@@ -269,10 +279,13 @@ class DaskRows:
         sample_weight=None,
         piece_rows: int | None = None,
         retries: int = 3,
+        activation: str = "sigmoid",
+        output: str = "sigmoid",
     ):
         import dask.array as da
         from distributed import wait
 
+        network.check_family(activation, output)
         if not isinstance(X, da.Array) or not isinstance(Y, da.Array):
             raise TypeError("X and Y must be dask arrays (digitnet.distributed.to_dask makes them)")
         n, K = layer_sizes[0], layer_sizes[-1]
@@ -288,6 +301,7 @@ class DaskRows:
         dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.dtype(np.float64)
         X, Y = X.astype(dtype).rechunk({1: -1}), Y.astype(dtype).rechunk({1: -1})
         self.client, self.layer_sizes = client, list(layer_sizes)
+        self.activation, self.output = activation, output
         self.dtype, self.chunks, self.n_rows = dtype, X.chunks[0], int(X.shape[0])
         arrays = [X, Y] if sample_weight is None else [X, Y, sample_weight.astype(dtype)]
         if sample_weight is not None and sample_weight.chunks[0] != X.chunks[0]:
@@ -297,6 +311,8 @@ class DaskRows:
         arrays = [a.map_blocks(_aligned, dtype=a.dtype) for a in arrays]
         self._blocks = [client.compute(list(a.to_delayed().ravel())) for a in arrays]
         wait([f for blocks in self._blocks for f in blocks])
+        if not all(client.gather(client.map(_all_finite, self._blocks[0], pure=False))):
+            raise ValueError("X contains NaN or infinite values")
         if sample_weight is None:
             self.total: float = self.n_rows
         else:
@@ -304,6 +320,7 @@ class DaskRows:
             self.total = float(sum(sums))  # per chunk on the workers, then in chunk order
         self.piece_rows = None if piece_rows is None else int(piece_rows)
         self.retries, self.n_retries, self.n_evaluations = int(retries), 0, 0
+        self.lost: ClusterLost | None = None
 
     def _chunk_sums(self, theta: np.ndarray) -> list[tuple[float, np.ndarray]]:
         """Steps 1-3: every chunk's ``(loss_sum, grad_sum)``, in chunk order."""
@@ -318,6 +335,8 @@ class DaskRows:
             *self._blocks,
             layer_sizes=self.layer_sizes,
             piece_rows=self.piece_rows,
+            activation=self.activation,
+            output=self.output,
             pure=False,
         )
         return self.client.gather(parts)
@@ -343,15 +362,35 @@ class DaskRows:
             except (OSError, CommClosedError, CancelledError) as err:
                 # A worker's death is the scheduler's to handle (it recomputes what was lost), but
                 # should an error still reach us while the scheduler answers, try again.
-                if not self._scheduler_answers():
-                    raise ClusterLost(f"lost the Dask scheduler: {err!r}") from err
-                if attempt == self.retries:
-                    raise ClusterLost(f"{attempt + 1} tries failed, the last with {err!r}") from err
-                self.n_retries += 1
+                answers = self._scheduler_answers()
+                if answers and attempt < self.retries:
+                    self.n_retries += 1
+                    continue
+                self.lost = ClusterLost(
+                    f"{attempt + 1} tries failed, the last with {err!r}"
+                    if answers
+                    else f"lost the Dask scheduler: {err!r}"
+                )
+                raise self.lost from err
         grad = np.zeros(network.n_params(self.layer_sizes), dtype=self.dtype)
         loss = engine.add_in_order(results, grad)  # in chunk order, whoever finished first
         self.n_evaluations += 1
         return loss, grad
+
+    def facts(self) -> dict:
+        """What a model trained here records besides ``train.train``'s facts: the row ``chunks``,
+        ``piece_rows``, ``n_evaluations``, the ``scheduler``'s address and ``n_workers`` (None once
+        the cluster is lost, with the error in ``cluster_error``)."""
+        facts = {
+            "chunks": [int(c) for c in self.chunks],
+            "piece_rows": self.piece_rows,
+            "n_evaluations": self.n_evaluations,
+            "scheduler": self.client.scheduler.address,
+            "n_workers": None if self.lost else len(self.client.scheduler_info()["workers"]),
+        }
+        if self.lost:
+            facts["cluster_error"] = str(self.lost)
+        return facts
 
     def close(self) -> None:
         """Nothing to stop: the chunks' futures go with this object."""
@@ -383,146 +422,49 @@ def connect(scheduler: str | None = None, workers: int | None = None, **kwargs):
     return Client(**(cluster | kwargs))
 
 
-def train_dask(
+def rows_on_cluster(
     X,
-    y,
+    units: np.ndarray,
+    n_labels: int,
     client,
+    layer_sizes: Sequence[int],
+    dtype,
     *,
-    hidden_layer_sizes: Sequence[int] = (25,),
-    lam: float = 1.0,
-    solver: str = "lbfgs",
-    max_iter: int = 100,
-    tol: float = 1e-8,
+    sample_weight: np.ndarray | None = None,
     chunk_size: int | None = None,
     piece_rows: int | None = None,
-    validation_data: tuple | None = None,
-    early_stopping: bool = False,
-    n_iter_no_change: int = 10,
-    random_state: int | None = 0,
-    init_epsilon: float | None = network.COURSE_EPSILON,
-    initial: Model | np.ndarray | None = None,
-    labels: LabelMap | Sequence | None = None,
-    image_shape: tuple[int, int] | None = None,
-    pixel_order: str | None = None,
-    dtype=None,
-    callback=None,
-    progress=None,
-) -> Model:
-    """Train like ``digitnet.train.train``, with every evaluation on a Dask cluster.
+    activation: str = "sigmoid",
+    output: str = "sigmoid",
+) -> DaskRows:
+    """``X`` and its labels as ``DaskRows`` on the cluster of ``client``: what
+    ``train.train(X, y, client=client)`` evaluates on.
 
-    ``X`` is a row-chunked ``dask.array`` (its chunks are used, or ``chunk_size`` rows) or an
-    array, cut into ``chunk_size`` rows (default: ``chunk_rows`` for ``DEFAULT_CHUNK_BYTES``);
-    ``y`` holds its ``(m,)`` labels (NumPy or dask). ``piece_rows``: see ``DaskRows``. The
-    other arguments mean what they mean for ``train.train``; the solver must be a full-batch one
-    (``"lbfgs"``, ``"cg"``). The optimizer runs here, on the client, through ``train.minimize``;
-    the cluster only evaluates (``DaskRows``). With the same chunks, seed and settings, the
-    weights equal those of ``train.train(X, y, chunk_size=c, ...)`` to rounding. A resumed
-    ``initial`` Model gives its weights, labels and image layout; its history is carried on, as by ``train.train``.
-
-    A worker that dies changes nothing. A lost scheduler ends training as Ctrl-C does: the model
-    holds the weights of the last completed iteration (the best ones when early stopping), with
-    ``info["stop_reason"] == "cluster_lost"`` and the error in ``info["cluster_error"]``.
+    ``X: (m, n)`` is a row-chunked ``dask.array`` (its row chunks are kept unless ``chunk_size`` is
+    given) or an array cut into ``chunk_size`` rows (default: ``chunk_rows`` for
+    ``DEFAULT_CHUNK_BYTES``); it is computed in ``dtype``. ``units: (m,)`` holds each row's output
+    unit (``LabelMap.encode``), of ``n_labels``; the one-hot targets are made on the workers, chunk
+    by chunk. ``sample_weight: (m,)`` is cut like ``X``.
     """
+    require_dask()
     import dask.array as da
-
-    from digitnet import train as training
-    from digitnet.settings import check as check_settings
-
-    check_settings(
-        {
-            "hidden_layer_sizes": hidden_layer_sizes,
-            "lam": lam,
-            "solver": solver,
-            "max_iter": max_iter,
-            "tol": tol,
-            "n_iter_no_change": n_iter_no_change,
-            "random_state": random_state,
-            "init_epsilon": init_epsilon,
-        }
-    )
-    if solver not in ("lbfgs", "cg"):
-        raise ValueError(f"train_dask runs the full-batch solvers 'lbfgs' and 'cg', not {solver!r}")
-    if early_stopping and validation_data is None:
-        raise ValueError("early_stopping needs validation_data")
-    dtype = training.float_dtype(X, dtype)
-    y_local = np.asarray(y.compute() if isinstance(y, da.Array) else y)  # one label per row
-    if X.ndim != 2 or y_local.shape != (X.shape[0],):
-        raise ValueError(f"X must be (m, n) and y (m,), got {X.shape} and {y_local.shape}")
-
-    # Labels, layer sizes and initial weights exactly as train.train chooses them.
-    labels, layer_sizes, theta0 = training.initial_weights(
-        initial,
-        labels,
-        y_local,
-        X.shape[1],
-        hidden_layer_sizes,
-        np.random.default_rng(random_state),
-        init_epsilon,
-        dtype,
-    )
 
     if chunk_size is None and not isinstance(X, da.Array):
         chunk_size = chunk_rows(len(X), layer_sizes, DEFAULT_CHUNK_BYTES, dtype)
     dX = (to_dask(X, chunk_size) if chunk_size else X.rechunk({1: -1})).astype(dtype)
-    units = labels.encode(y_local)
-    dY = da.from_array(units, chunks=(dX.chunks[0],)).map_blocks(
-        _one_hot, len(labels), dtype, dtype=dtype, new_axis=1, chunks=(dX.chunks[0], (len(labels),))
+    rows = dX.chunks[0]
+    dY = da.from_array(units, chunks=(rows,)).map_blocks(
+        _one_hot, n_labels, dtype, dtype=dtype, new_axis=1, chunks=(rows, (n_labels,))
     )
-    placement = DaskRows(dX, dY, client, layer_sizes, piece_rows=piece_rows)
-    objective = engine.Objective(placement, lam, layer_sizes)
-    lost = []
-
-    def evaluate(theta, rows=None):
-        try:
-            return objective(theta, rows)
-        except ClusterLost as err:
-            lost.append(err)
-            raise KeyboardInterrupt from err  # minimize's clean stop, which keeps the weights
-
-    validate = None
-    if validation_data is not None:
-        X_val, y_val = validation_data
-        validate = training.validator(np.asarray(X_val, dtype), y_val, labels, layer_sizes)
-    start = time.perf_counter()
-    result = training.minimize(
-        evaluate,
-        theta0,
-        solver=solver,
-        max_iter=max_iter,
-        tol=tol,
-        validate=validate,
-        early_stopping=early_stopping,
-        n_iter_no_change=n_iter_no_change,
-        callback=callback,
-        progress=progress,
-    )
-    elapsed = time.perf_counter() - start
-    if lost:
-        result = dataclasses.replace(result, stop_reason="cluster_lost")
-    settings = {
-        "lam": float(lam),
-        "solver": solver,
-        "max_iter": int(max_iter),
-        "tol": float(tol),
-        "random_state": None if random_state is None else int(random_state),
-        "init_epsilon": None if init_epsilon is None else float(init_epsilon),
-        "dtype": dtype.name,
-        "early_stopping": bool(early_stopping),
-        "n_iter_no_change": int(n_iter_no_change),
-        "n_train": int(X.shape[0]),
-        "n_validation": 0 if validation_data is None else len(validation_data[0]),
-        "chunks": [int(c) for c in placement.chunks],
-        "piece_rows": piece_rows,
-        "n_evaluations": placement.n_evaluations,
-        "scheduler": client.scheduler.address,
-        "n_workers": None if lost else len(client.scheduler_info()["workers"]),
-    }
-    if lost:
-        settings["cluster_error"] = str(lost[0])
-    if not isinstance(X, da.Array):
-        settings["data_fingerprint"] = training.data_fingerprint(X, y_local)
-    return training.to_model(
-        result, elapsed, settings, labels, layer_sizes, initial, image_shape, pixel_order
+    weight = None if sample_weight is None else da.from_array(sample_weight, chunks=(rows,))
+    return DaskRows(
+        dX,
+        dY,
+        client,
+        layer_sizes,
+        sample_weight=weight,
+        piece_rows=piece_rows,
+        activation=activation,
+        output=output,
     )
 
 

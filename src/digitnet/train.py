@@ -24,7 +24,9 @@ completed iteration (or the best one, when early stopping). All this lives in on
 
 Every solver evaluates through ``digitnet.engine``: the rows in pieces on ``threads`` threads, each
 with one BLAS thread, SciPy's own BLAS held at one thread (``engine``'s docstring says why, and
-why the weights never depend on ``threads``).
+why the weights never depend on ``threads``). Given a Dask ``client``, ``train`` evaluates on that
+cluster's workers instead (``distributed.DaskRows``, lbfgs and cg); everything else is the same
+set-up, loop and record.
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ import hashlib
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -42,6 +45,9 @@ from digitnet.data import default_image_shape, stratified_split
 from digitnet.labels import LabelMap
 from digitnet.model import Model
 from digitnet.settings import DEFAULTS
+
+if TYPE_CHECKING:  # digitnet.distributed, and Dask, only for a client
+    from digitnet.distributed import DaskRows
 
 SOLVERS = settings.SOLVERS
 DEFAULT_LEARNING_RATE = settings.DEFAULT_LEARNING_RATE
@@ -460,6 +466,8 @@ def train(
     threads: int | None = None,
     sample_weight=None,
     chunk_size: int | None = None,
+    client=None,
+    piece_rows: int | None = None,
     callback: Callable[[History, np.ndarray], object] | None = None,
     progress: Callable[[History], None] | None = None,
 ) -> Model:
@@ -512,6 +520,17 @@ def train(
         may use); the weights are the same bits whatever it is (``digitnet.engine``).
     sample_weight : (m,) non-negative weight of each example.
     chunk_size : evaluations go through pieces of this many rows (a bound on working memory).
+        With ``client``: rows per chunk on the cluster (default: a dask ``X``'s own chunks, else
+        ``distributed.chunk_rows`` for ``distributed.DEFAULT_CHUNK_BYTES``).
+    client : a ``dask.distributed.Client`` (``distributed.connect``): evaluate on its cluster's
+        workers (``distributed.DaskRows``; ``pip install 'digitnet[dask]'``). ``X`` may then also
+        be a row-chunked ``dask.array`` (its values never come to this process; a validation set
+        must come as ``validation_data``), ``y`` a dask array of labels. Full-batch solvers
+        (lbfgs, cg) only, and ``threads`` stays None (each worker evaluates on one thread). With
+        the same ``chunk_size``, seed and settings the weights equal those trained without
+        ``client`` to rounding.
+    piece_rows : with ``client``: each worker goes through a chunk this many rows at a time, so
+        that chunks can be large and few (``distributed.DaskRows``).
 
     Returns
     -------
@@ -522,6 +541,10 @@ def train(
 
     Notes
     -----
+    With ``client``, ``info`` also records the row ``chunks``, ``piece_rows``, ``n_evaluations``,
+    the ``scheduler``'s address and ``n_workers``; a lost scheduler ends training as Ctrl-C does,
+    with ``stop_reason == "cluster_lost"`` and the error in ``info["cluster_error"]``.
+
     Ctrl-C (or a SIGTERM handler that raises ``KeyboardInterrupt``) during training returns the
     model of the last completed iteration (the best one when early stopping), with
     ``info["stop_reason"] == "interrupted"``.
@@ -553,6 +576,7 @@ def train(
     )
     if pixel_order not in ("C", "F", None):
         raise ValueError(f"pixel_order must be 'C', 'F' or None (unknown), got {pixel_order!r}")
+    _check_cluster_settings(client, solver, threads, chunk_size, piece_rows)
     if isinstance(initial, Model):
         _check_same_family(initial, activation, output)
         image_shape, pixel_order = initial.image_shape, initial.pixel_order
@@ -567,8 +591,15 @@ def train(
         validation_fraction, early_stopping, has_validation_data
     )
     dtype = float_dtype(X, dtype)
-    fingerprint = data_fingerprint(X, y)
-    X, y = _check_data(X, y, dtype, "X", "y")
+    on_cluster = client is not None
+    lazy = on_cluster and _is_dask_array(X)  # its values stay on the cluster
+    if lazy and validation_fraction:
+        raise ValueError(
+            "validation_fraction (or early_stopping without validation_data) would split a dask X; "
+            "give validation_data (X_val, y_val) instead"
+        )
+    fingerprint = None if lazy else data_fingerprint(X, y)
+    X, y = _check_data(X, y, dtype, "X", "y", lazy=lazy)
     sample_weight = _check_sample_weight(sample_weight, len(X), dtype)
     rng = np.random.default_rng(random_state)
     labels, layer_sizes, theta0 = initial_weights(
@@ -579,16 +610,34 @@ def train(
     )
     if early_stopping and X_val is None:
         raise ValueError("early_stopping needs validation_data or a validation_fraction > 0")
-    placement = engine.Rows(
-        X,
-        labels.one_hot(y, dtype=dtype),
-        layer_sizes,
-        sample_weight=sample_weight,
-        threads=threads,
-        chunk_size=chunk_size,
-        activation=activation,
-        output=output,
-    )
+    placement: engine.Rows | DaskRows
+    if client is None:
+        placement = engine.Rows(
+            X,
+            labels.one_hot(y, dtype=dtype),
+            layer_sizes,
+            sample_weight=sample_weight,
+            threads=threads,
+            chunk_size=chunk_size,
+            activation=activation,
+            output=output,
+        )
+    else:
+        from digitnet import distributed
+
+        placement = distributed.rows_on_cluster(
+            X,
+            labels.encode(y),
+            len(labels),
+            client,
+            layer_sizes,
+            dtype,
+            sample_weight=sample_weight,
+            chunk_size=chunk_size,
+            piece_rows=piece_rows,
+            activation=activation,
+            output=output,
+        )
     validate = (
         None if X_val is None else validator(X_val, y_val, labels, layer_sizes, activation, output)
     )
@@ -602,7 +651,7 @@ def train(
     start = time.perf_counter()
     with engine.Objective(placement, lam, layer_sizes, dropout=dropout, rng=rng) as objective:
         result = minimize(
-            objective,
+            _stop_when_lost(objective) if on_cluster else objective,
             theta0,
             solver=solver,
             max_iter=max_iter,
@@ -622,6 +671,9 @@ def train(
             progress=progress,
         )
     elapsed = time.perf_counter() - start
+    cluster_facts = {} if isinstance(placement, engine.Rows) else placement.facts()
+    if "cluster_error" in cluster_facts:  # what minimize took for an interrupt
+        result = replace(result, stop_reason="cluster_lost")
 
     facts = {
         "activation": activation,
@@ -640,14 +692,62 @@ def train(
         "random_state": None if random_state is None else int(random_state),
         "init_epsilon": None if init_epsilon is None else float(init_epsilon),
         "dtype": dtype.name,
-        "threads": placement.threads,
+        "threads": placement.threads if isinstance(placement, engine.Rows) else None,
         "early_stopping": bool(early_stopping),
         "n_iter_no_change": int(n_iter_no_change),
         "data_fingerprint": fingerprint,
         "n_train": len(X),
         "n_validation": 0 if X_val is None else len(X_val),
+        **cluster_facts,
     }
     return to_model(result, elapsed, facts, labels, layer_sizes, initial, image_shape, pixel_order)
+
+
+def _check_cluster_settings(client, solver, threads, chunk_size, piece_rows) -> None:
+    """ValueError naming a setting that training on a Dask cluster (``client``) cannot take, before
+    the cluster is used; ``piece_rows`` without a cluster."""
+    if client is None:
+        if piece_rows is not None:
+            raise ValueError(
+                "piece_rows is for training on a Dask cluster (client=); "
+                "on one machine chunk_size sets the rows per piece"
+            )
+        return
+    if solver not in settings.FULL_BATCH:
+        raise ValueError(
+            f"training on a Dask cluster (client=) runs the full-batch solvers "
+            f"{' and '.join(settings.FULL_BATCH)}, not solver={solver!r}"
+        )
+    if threads is not None:
+        raise ValueError(
+            f"threads={threads!r}: on a Dask cluster (client=) each worker evaluates on one "
+            "thread; leave threads at None (the cluster's workers set the parallelism)"
+        )
+    for name, rows in (("chunk_size", chunk_size), ("piece_rows", piece_rows)):
+        if rows is not None and (
+            isinstance(rows, bool) or not isinstance(rows, (int, np.integer)) or rows < 1
+        ):
+            raise ValueError(f"{name} must be a positive number of rows, got {rows!r}")
+
+
+def _is_dask_array(X) -> bool:
+    import dask.array as da
+
+    return isinstance(X, da.Array)
+
+
+def _stop_when_lost(objective: Objective) -> Objective:
+    """``objective`` whose lost cluster ends training as Ctrl-C does: ``minimize`` keeps the
+    weights of the last completed iteration, and the placement's ``lost`` holds the error."""
+    from digitnet.distributed import ClusterLost
+
+    def evaluate(theta, rows=None):
+        try:
+            return objective(theta, rows)
+        except ClusterLost as err:
+            raise KeyboardInterrupt from err
+
+    return evaluate
 
 
 def _augmenter(placement, X, image_shape, pixel_order, rng) -> Callable[[], None]:
@@ -744,17 +844,23 @@ def float_dtype(X, dtype) -> np.dtype:
     return np.dtype(dtype)
 
 
-def _check_data(X, y, dtype, x_name, y_name) -> tuple[np.ndarray, np.ndarray]:
-    """X as a finite (m, n) array of ``dtype`` (no copy when it already is one), y as (m,)."""
-    X, y = np.asarray(X), np.asarray(y)
+def _check_data(X, y, dtype, x_name, y_name, *, lazy=False) -> tuple[np.ndarray, np.ndarray]:
+    """X as a finite (m, n) array of ``dtype`` (no copy when it already is one), y as (m,).
+
+    A ``lazy`` X (a dask array) keeps its values where they are: only its shape and dtype are
+    checked here, its values by the workers that compute them (``distributed.DaskRows``).
+    """
+    X, y = (X if lazy else np.asarray(X)), np.asarray(y)
     if X.ndim != 2 or 0 in X.shape:
         raise ValueError(f"{x_name} must be a non-empty 2-D array (m, n), got shape {X.shape}")
     if X.dtype.kind not in "biuf":
         raise ValueError(f"{x_name} must hold numbers, got dtype {X.dtype}")
-    X = X.astype(dtype, copy=False)
-    # A sum is a cheap scan (no temporary the size of X); only a non-finite one needs the full test.
-    if not math.isfinite(X.sum(dtype=np.float64)) and not np.isfinite(X).all():
-        raise ValueError(f"{x_name} contains NaN or infinite values")
+    if not lazy:
+        X = X.astype(dtype, copy=False)
+        # A sum is a cheap scan (no temporary the size of X); only a non-finite one needs the
+        # full test.
+        if not math.isfinite(X.sum(dtype=np.float64)) and not np.isfinite(X).all():
+            raise ValueError(f"{x_name} contains NaN or infinite values")
     if y.shape != (len(X),):
         raise ValueError(f"{y_name} must have shape ({len(X)},) to match {x_name}, got {y.shape}")
     return X, y
