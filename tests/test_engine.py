@@ -124,8 +124,8 @@ def test_pieces_are_equal_and_fixed_by_the_data_alone(m, sizes):
 
 def test_the_pieces_of_the_common_jobs():
     course, fashion = network.n_params(COURSE), network.n_params([784, 100, 10])
-    assert len(engine.piece_bounds(5000, course)) - 1 == 6
-    assert engine.piece_bounds(200, fashion) == [0, 100, 200]  # a mini-batch: two pieces
+    assert len(engine.piece_bounds(5000, course)) - 1 == 4
+    assert engine.piece_bounds(200, fashion) == [0, 200]  # a mini-batch: one piece
     assert len(engine.piece_bounds(60_000, fashion)) - 1 == 12
     big = network.n_params([784, 512, 256, 10])  # a big network's mini-batch: thick pieces
     assert engine.piece_bounds(128, big) == [0, 64, 128]

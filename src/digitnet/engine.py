@@ -38,7 +38,7 @@ the same weights whatever ``threads`` is. Every placement equals the one-piece
   spin between calls and take the cores from the evaluation (100 L-BFGS iterations 3.5 s instead of
   0.7 s on a 2-core machine).
 - A piece must be worth a thread (``MIN_PIECE_WORK``, ``MIN_PIECE_ROWS``): a Fashion-MNIST
-  mini-batch of 200 rows is two pieces, the course network's 5000 rows six, a 784-512-256-10
+  mini-batch of 200 rows is one piece, the course network's 5000 rows four, a 784-512-256-10
   network's mini-batch of 128 two; large batches split like the full batch.
 """
 
@@ -58,11 +58,13 @@ from digitnet import network
 
 # Without a chunk_size, m rows make the largest of these numbers of pieces that leaves every piece
 # at least MIN_PIECE_WORK rows x weights: 1, 2, 3, 4, 6 and 12 threads share 12 pieces evenly. A
-# piece costs about 0.1 ms besides its arithmetic (some 25 NumPy calls and a thread's hand-over),
-# which a smaller piece does not earn back: the course network's 5000 rows make 6 pieces, a
-# Fashion-MNIST mini-batch of 200 rows 2, its 60,000 rows 12.
+# piece costs some 40 NumPy calls besides its products, and two threads' small calls contend for
+# the GIL (on 2 cores, 20,000-element ufunc calls ran slower on two threads than on one), so
+# pieces are few and thick: the course network's 5000 rows make 4 pieces (8.1 ms f64 / 4.7 ms f32
+# on 2 threads, where 6 took 8.3 / 5.0), a Fashion-MNIST mini-batch of 200 rows one (an epoch
+# 0.74 s, where two pieces on two threads took 0.82), its 60,000 rows 12.
 PIECE_COUNTS = (1, 2, 3, 4, 6, 12)
-MIN_PIECE_WORK = 7e6
+MIN_PIECE_WORK = 1.2e7
 # A piece also needs rows enough for BLAS: each piece multiplies (h, rows) deltas by (rows, n)
 # activations and then adds a whole (P,) gradient, so a big network's small mini-batch does
 # better in few thick pieces (784-512-256-10, 128 rows on 2 threads: 2 pieces of 64 take a third
@@ -215,10 +217,6 @@ class Rows:
         network.check_family(activation, output)
         self.activation, self.output = activation, output
         self.X, self.Y, self.sample_weight = network.check_arrays(X, Y, layer_sizes, sample_weight)
-        # Also kept as (K, m): a piece's targets Y.T are then contiguous rows for the output
-        # layer's element-wise passes, where a transposed (m, K) view is strided. Mini-batches
-        # gather from Y, whose rows are contiguous.
-        self.YT = np.ascontiguousarray(self.Y.T)
         self.layer_sizes = [int(s) for s in layer_sizes]
         self.dtype = self.X.dtype
         self.n_rows = len(self.X)
@@ -343,11 +341,7 @@ class Rows:
         """The piece's (X, Y, w): views of the rows, or a mini-batch's rows gathered into ``work``."""
         w = self.sample_weight
         if rows is None:
-            return (
-                self.X[start:stop],
-                self.YT[:, start:stop].T,
-                None if w is None else w[start:stop],
-            )
+            return self.X[start:stop], self.Y[start:stop], None if w is None else w[start:stop]
         index = rows[start:stop]
         X = _gather(self.X, index, work.array("X", (len(index), self.X.shape[1])))
         Y = _gather(self.Y, index, work.array("Y", (len(index), self.Y.shape[1])))

