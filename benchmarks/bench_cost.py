@@ -1,11 +1,11 @@
 """Milliseconds per cost+gradient evaluation of the course's 400-25-10 network on mnist20-5000.mat.
 
-Side by side, interleaved in one run (the machines here are noisy, and their capacity flips between
+Side by side, interleaved in blocks in one run (the machines here are noisy, and their capacity flips between
 about two cores and one), medians over many rounds:
 
 - digitnet float64 and float32 in one piece on the calling thread (``network.cost_and_gradient``);
 - digitnet's engine, float64 and float32, as training evaluates: pieces on every available core,
-  one BLAS thread each (``engine.Objective(engine.Rows(...))``);
+  one BLAS thread each (``engine.Objective(engine.Rows(...))`` inside ``engine.blas_threads(1)``);
 - the floor: the two large matrix products an evaluation needs, ``X @ W1.T`` and ``delta2.T @ X``;
 - a faithful Python 3 port of the original learner's notebook (vectorized cost in trace form,
   first-layer gradient by a Python double loop), run for fewer rounds because it is slow.
@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +32,9 @@ from digitnet import engine, network
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SIZES = [400, 25, 10]
+BLOCK = 10  # timed calls in a row per candidate, after WARM_UP untimed ones
+WARM_UP = 5
+PAUSE_S = 0.3  # before each block: long enough for OpenBLAS's spinning threads to go to sleep
 
 
 def notebook_cost_function(nn_params, input_layer_size, hidden_layer_size, num_labels, X, y, lam):
@@ -90,12 +95,22 @@ def main() -> None:
         ", ".join(f"{p['internal_api']} {p['num_threads']} threads" for p in threadpool_info()),
     )
     # The engine sets its own threads (one BLAS thread each); these limits apply to the others.
+    # Candidates take turns in blocks of BLOCK calls, each block after a pause: OpenBLAS's idle
+    # threads spin for a while after a multi-threaded call (some 0.1 s), and would take a core
+    # from whichever candidate ran next.
     for threads in (1, 2):
         with threadpool_limits(threads, user_api="blas"):
             samples = {name: [] for name in candidates}
-            for _ in range(args.rounds):
+            for _ in range(-(-args.rounds // BLOCK)):
                 for name, fn in candidates.items():
-                    samples[name].append(timed(fn) * 1e3)
+                    time.sleep(PAUSE_S)
+                    # The engine as train.minimize runs it: inside blas_threads(1), so that its
+                    # one-BLAS-thread pieces do not switch NumPy's pool down and up on every call
+                    # (which wakes OpenBLAS's idle threads to spin on the cores the pieces need).
+                    with engine.blas_threads(1) if name.startswith("engine") else nullcontext():
+                        for _ in range(WARM_UP):
+                            fn()
+                        samples[name].extend(timed(fn) * 1e3 for _ in range(BLOCK))
             notebook = [
                 timed(lambda: notebook_cost_function(theta, 400, 25, 10, X, y, 1.0)) * 1e3
                 for _ in range(args.notebook_rounds)
