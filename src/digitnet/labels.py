@@ -64,11 +64,8 @@ class LabelMap:
         return np.asarray(self.classes)[np.asarray(units)]
 
     def one_hot(self, y, dtype=np.float64) -> np.ndarray:
-        """Labels ``y: (m,)`` -> targets ``Y: (m, K)`` with a single 1 per row.
-
-        Column-major: backpropagation reads the targets one output unit at a time (``Y.T``, a row
-        per unit), which is then contiguous."""
+        """Labels ``y: (m,)`` -> targets ``Y: (m, K)`` with a single 1 per row."""
         units = self.encode(y)
-        Y = np.zeros((len(self.classes), len(units)), dtype=dtype).T
+        Y = np.zeros((len(units), len(self.classes)), dtype=dtype)
         Y[np.arange(len(units)), units] = 1
         return Y
