@@ -124,7 +124,7 @@ def test_pieces_are_equal_and_fixed_by_the_data_alone(m, sizes):
 
 def test_the_pieces_of_the_common_jobs():
     course, fashion = network.n_params(COURSE), network.n_params([784, 100, 10])
-    assert len(engine.piece_bounds(5000, course)) - 1 == 4
+    assert len(engine.piece_bounds(5000, course)) - 1 == 2
     assert engine.piece_bounds(200, fashion) == [0, 200]  # a mini-batch: one piece
     assert len(engine.piece_bounds(60_000, fashion)) - 1 == 12
     big = network.n_params([784, 512, 256, 10])  # a big network's mini-batch: thick pieces
@@ -194,7 +194,7 @@ def test_an_error_on_a_thread_reaches_the_caller(course, monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(network, "loss_sum_and_gradient", fails_on_the_third_piece)
-    with engine.Rows(X, Y, COURSE, threads=2) as placement:
+    with engine.Rows(X, Y, COURSE, threads=2, chunk_size=1000) as placement:  # 5 pieces
         with pytest.raises(FloatingPointError, match="piece 3"):
             placement.sums(theta)
 

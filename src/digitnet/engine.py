@@ -38,7 +38,7 @@ the same weights whatever ``threads`` is. Every placement equals the one-piece
   spin between calls and take the cores from the evaluation (100 L-BFGS iterations 3.5 s instead of
   0.7 s on a 2-core machine).
 - A piece must be worth a thread (``MIN_PIECE_WORK``, ``MIN_PIECE_ROWS``): a Fashion-MNIST
-  mini-batch of 200 rows is one piece, the course network's 5000 rows four, a 784-512-256-10
+  mini-batch of 200 rows is one piece, the course network's 5000 rows two, a 784-512-256-10
   network's mini-batch of 128 two; large batches split like the full batch.
 """
 
@@ -60,11 +60,11 @@ from digitnet import network
 # at least MIN_PIECE_WORK rows x weights: 1, 2, 3, 4, 6 and 12 threads share 12 pieces evenly. A
 # piece costs some 40 NumPy calls besides its products, and two threads' small calls contend for
 # the GIL (on 2 cores, 20,000-element ufunc calls ran slower on two threads than on one), so
-# pieces are few and thick: the course network's 5000 rows make 4 pieces (8.1 ms f64 / 4.7 ms f32
-# on 2 threads, where 6 took 8.3 / 5.0), a Fashion-MNIST mini-batch of 200 rows one (an epoch
-# 0.74 s, where two pieces on two threads took 0.82), its 60,000 rows 12.
+# pieces are few and thick: the course network's 5000 rows make 2 pieces (6.8 ms f64 / 3.7 ms f32
+# on 2 threads, where 4 took 7.1 / 4.3 and 6 took 7.6 / 4.6), a Fashion-MNIST mini-batch of 200
+# rows one (an epoch 0.74 s, where two pieces on two threads took 0.82), its 60,000 rows 12.
 PIECE_COUNTS = (1, 2, 3, 4, 6, 12)
-MIN_PIECE_WORK = 1.2e7
+MIN_PIECE_WORK = 2.5e7
 # A piece also needs rows enough for BLAS: each piece multiplies (h, rows) deltas by (rows, n)
 # activations and then adds a whole (P,) gradient, so a big network's small mini-batch does
 # better in few thick pieces (784-512-256-10, 128 rows on 2 threads: 2 pieces of 64 take a third
