@@ -68,7 +68,7 @@ MIN_PIECE_WORK = 2.5e7
 # A piece also needs rows enough for BLAS: each piece multiplies (h, rows) deltas by (rows, n)
 # activations and then adds a whole (P,) gradient, so a big network's small mini-batch does
 # better in few thick pieces (784-512-256-10, 128 rows on 2 threads: 2 pieces of 64 take a third
-# less time than 6 of 22). Networks small enough for 6 pieces of a mini-batch are unaffected.
+# less time than 6 of 22). Smaller networks' mini-batches meet MIN_PIECE_WORK first.
 MIN_PIECE_ROWS = 64
 # Beyond this many rows a piece's working memory grows without making anything faster.
 MAX_PIECE_ROWS = 8192
@@ -112,12 +112,15 @@ def piece_bounds(m: int, n_weights: int, chunk_size: int | None = None) -> list[
         count = max(count, -(-m // MAX_PIECE_ROWS))
         rows = -(-m // count)
     else:
-        if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)):
-            raise ValueError(f"chunk_size must be a positive number of rows, got {chunk_size!r}")
-        if chunk_size < 1:
-            raise ValueError(f"chunk_size must be a positive number of rows, got {chunk_size}")
-        rows = int(chunk_size)
+        rows = check_rows("chunk_size", chunk_size)
     return [*range(0, m, rows), m]
+
+
+def check_rows(name: str, rows) -> int:
+    """``rows`` (a setting called ``name``) as a positive int, or a ValueError naming it."""
+    if isinstance(rows, bool) or not isinstance(rows, (int, np.integer)) or rows < 1:
+        raise ValueError(f"{name} must be a positive number of rows, got {rows!r}")
+    return int(rows)
 
 
 def add_in_order(parts: Iterable[tuple[float, np.ndarray]], grad: np.ndarray, loss=0.0) -> float:

@@ -724,10 +724,8 @@ def _check_cluster_settings(client, solver, threads, chunk_size, piece_rows) -> 
             "thread; leave threads at None (the cluster's workers set the parallelism)"
         )
     for name, rows in (("chunk_size", chunk_size), ("piece_rows", piece_rows)):
-        if rows is not None and (
-            isinstance(rows, bool) or not isinstance(rows, (int, np.integer)) or rows < 1
-        ):
-            raise ValueError(f"{name} must be a positive number of rows, got {rows!r}")
+        if rows is not None:
+            engine.check_rows(name, rows)
 
 
 def _is_dask_array(X) -> bool:
