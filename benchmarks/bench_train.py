@@ -151,6 +151,17 @@ def run_sklearn(X, y, iterations, threads=None):
     return seconds, mlp.predict, int(mlp.n_iter_)
 
 
+def torch_logits(weights, A):
+    """The sigmoid network's output logits in PyTorch: weights ``[Theta_1, ...]`` (bias column 0)."""
+    import torch
+
+    for layer, W in enumerate(weights):
+        if layer:
+            A = torch.sigmoid(A)
+        A = A @ W[:, 1:].T + W[:, 0]
+    return A
+
+
 def run_torch(X, y, dtype, iterations):
     import torch
 
@@ -159,13 +170,6 @@ def run_torch(X, y, dtype, iterations):
     Yt = torch.nn.functional.one_hot(torch.tensor(y - 1), 10).to(dtype)
     weights = [torch.tensor(theta, dtype=dtype, requires_grad=True) for theta in initial_thetas()]
 
-    def logits(A):
-        for layer, W in enumerate(weights):
-            if layer:
-                A = torch.sigmoid(A)
-            A = A @ W[:, 1:].T + W[:, 0]
-        return A
-
     start = time.perf_counter()
     optimizer = torch.optim.LBFGS(
         weights, max_iter=iterations, history_size=10, line_search_fn="strong_wolfe"
@@ -173,7 +177,9 @@ def run_torch(X, y, dtype, iterations):
 
     def closure():
         optimizer.zero_grad()
-        data = torch.nn.functional.binary_cross_entropy_with_logits(logits(Xt), Yt, reduction="sum")
+        data = torch.nn.functional.binary_cross_entropy_with_logits(
+            torch_logits(weights, Xt), Yt, reduction="sum"
+        )
         penalty = sum((W[:, 1:] ** 2).sum() for W in weights)
         J = (data + LAM / 2 * penalty) / m
         J.backward()
@@ -185,7 +191,10 @@ def run_torch(X, y, dtype, iterations):
 
     def predict(X):
         with torch.no_grad():
-            return logits(torch.tensor(np.asarray(X), dtype=dtype)).argmax(1).numpy() + 1
+            return (
+                torch_logits(weights, torch.tensor(np.asarray(X), dtype=dtype)).argmax(1).numpy()
+                + 1
+            )
 
     return seconds, predict, int(n_iter)
 
@@ -252,20 +261,13 @@ def fashion_torch(X, y, epochs):
     Xt, Yt = torch.from_numpy(X), torch.nn.functional.one_hot(torch.from_numpy(y), 10).float()
     weights = [torch.tensor(theta, requires_grad=True) for theta in fashion_thetas()]
 
-    def logits(A):
-        for layer, W in enumerate(weights):
-            if layer:
-                A = torch.sigmoid(A)
-            A = A @ W[:, 1:].T + W[:, 0]
-        return A
-
     start = time.perf_counter()
     optimizer = torch.optim.Adam(weights, lr=FASHION_LR)
     for _ in range(epochs):
         for rows in torch.randperm(m).split(FASHION_BATCH):
             optimizer.zero_grad()
             data = torch.nn.functional.binary_cross_entropy_with_logits(
-                logits(Xt[rows]), Yt[rows], reduction="sum"
+                torch_logits(weights, Xt[rows]), Yt[rows], reduction="sum"
             )
             penalty = sum((W[:, 1:] ** 2).sum() for W in weights)
             J = (data + LAM * len(rows) / m / 2 * penalty) / len(rows)
@@ -275,7 +277,7 @@ def fashion_torch(X, y, epochs):
 
     def predict(X):
         with torch.no_grad():
-            return logits(torch.from_numpy(np.asarray(X))).argmax(1).numpy()
+            return torch_logits(weights, torch.from_numpy(np.asarray(X))).argmax(1).numpy()
 
     return seconds, predict
 
