@@ -75,7 +75,7 @@ def main() -> None:
     mat = scipy.io.loadmat(DATA / "mnist20-5000.mat")
     X, y = mat["X"], mat["y"].ravel().astype(np.int64)
     X32 = X.astype(np.float32)
-    Y = np.eye(10)[y - 1]
+    Y = np.asfortranarray(np.eye(10)[y - 1])  # column-major, as train.train builds it for L-BFGS
     theta = network.initialize(SIZES, np.random.default_rng(0))
     W1 = network.unpack(theta, SIZES)[0][:, 1:]
     delta2 = np.random.default_rng(1).normal(size=(len(X), 25))

@@ -41,3 +41,13 @@ def test_encode_decode_is_the_identity(values):
     labels = LabelMap.fit(y)
     np.testing.assert_array_equal(labels.decode(labels.encode(y)), y)
     assert labels.one_hot(y).sum() == len(y)
+
+
+def test_one_hot_in_column_major_order_holds_the_same_targets():
+    y = np.array([2, 0, 1, 2, 0])
+    labels = LabelMap.fit(y)
+    by_unit = labels.one_hot(y, dtype=np.float32, order="F")
+    assert by_unit.flags.f_contiguous and by_unit.dtype == np.float32
+    # One 1 per row, at the row's unit, whichever the layout.
+    np.testing.assert_array_equal(by_unit, np.eye(3)[labels.encode(y)])
+    np.testing.assert_array_equal(by_unit, labels.one_hot(y))

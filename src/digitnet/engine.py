@@ -197,7 +197,11 @@ class Rows:
     Parameters
     ----------
     X : (m, n) float64 or float32 examples (an array or a ``numpy.memmap``; never copied).
-    Y : (m, K) one-hot targets.
+    Y : (m, K) one-hot targets. Column-major (``order="F"``, one unit after another, as the
+        output layer's ``(K, m)`` arrays are) makes full-batch evaluations faster (float32, the
+        course network: 5-9 %; element-wise passes that mix layouts are slower); row-major makes
+        mini-batch gathers faster. Never copied: the caller picks, as ``train.train`` does by
+        solver.
     layer_sizes : [n, h_1, ..., K].
     sample_weight : (m,) optional weights.
     threads : threads evaluating pieces, each with one BLAS thread (None: every available core).
@@ -220,10 +224,6 @@ class Rows:
         network.check_family(activation, output)
         self.activation, self.output = activation, output
         self.X, self.Y, self.sample_weight = network.check_arrays(X, Y, layer_sizes, sample_weight)
-        # The full batch's targets one unit after another, as the output layer's (K, m) arrays
-        # are: element-wise passes that mix layouts are slower (float32 evaluations of the course
-        # network 5-9 % faster). Mini-batches gather rows from ``Y``.
-        self._Y_by_unit = np.asfortranarray(self.Y)
         self.layer_sizes = [int(s) for s in layer_sizes]
         self.dtype = self.X.dtype
         self.n_rows = len(self.X)
@@ -348,8 +348,7 @@ class Rows:
         """The piece's (X, Y, w): views of the rows, or a mini-batch's rows gathered into ``work``."""
         w = self.sample_weight
         if rows is None:
-            Y = self._Y_by_unit[start:stop]
-            return self.X[start:stop], Y, None if w is None else w[start:stop]
+            return self.X[start:stop], self.Y[start:stop], None if w is None else w[start:stop]
         index = rows[start:stop]
         X = _gather(self.X, index, work.array("X", (len(index), self.X.shape[1])))
         Y = _gather(self.Y, index, work.array("Y", (len(index), self.Y.shape[1])))

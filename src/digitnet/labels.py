@@ -9,6 +9,7 @@ writes that label as 10), which is ``COURSE_DIGITS`` below.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -63,9 +64,9 @@ class LabelMap:
         """Output unit indices ``(m,)`` -> labels ``(m,)``."""
         return np.asarray(self.classes)[np.asarray(units)]
 
-    def one_hot(self, y, dtype=np.float64) -> np.ndarray:
-        """Labels ``y: (m,)`` -> targets ``Y: (m, K)`` with a single 1 per row."""
+    def one_hot(self, y, dtype=np.float64, order: Literal["C", "F"] = "C") -> np.ndarray:
+        """Labels ``y: (m,)`` -> targets ``Y: (m, K)`` with a single 1 per row, in ``order``."""
         units = self.encode(y)
-        Y = np.zeros((len(units), len(self.classes)), dtype=dtype)
+        Y = np.zeros((len(units), len(self.classes)), dtype=dtype, order=order)
         Y[np.arange(len(units)), units] = 1
         return Y

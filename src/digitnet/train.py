@@ -36,7 +36,7 @@ import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -612,9 +612,12 @@ def train(
         raise ValueError("early_stopping needs validation_data or a validation_fraction > 0")
     placement: engine.Rows | DaskRows
     if client is None:
+        # Full-batch pieces are faster with column-major targets, mini-batch gathers with
+        # row-major ones (engine.Rows).
+        order: Literal["C", "F"] = "F" if solver in settings.FULL_BATCH else "C"
         placement = engine.Rows(
             X,
-            labels.one_hot(y, dtype=dtype),
+            labels.one_hot(y, dtype=dtype, order=order),
             layer_sizes,
             sample_weight=sample_weight,
             threads=threads,
