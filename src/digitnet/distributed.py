@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from digitnet import engine, network
+from digitnet.labels import one_hot_units
 
 __all__ = [
     "ClusterLost",
@@ -453,7 +454,7 @@ def rows_on_cluster(
     dX = (to_dask(X, chunk_size) if chunk_size else X.rechunk({1: -1})).astype(dtype)
     rows = dX.chunks[0]
     dY = da.from_array(units, chunks=(rows,)).map_blocks(
-        _one_hot, n_labels, dtype, dtype=dtype, new_axis=1, chunks=(rows, (n_labels,))
+        one_hot_units, n_labels, dtype, dtype=dtype, new_axis=1, chunks=(rows, (n_labels,))
     )
     weight = None if sample_weight is None else da.from_array(sample_weight, chunks=(rows,))
     return DaskRows(
@@ -466,9 +467,3 @@ def rows_on_cluster(
         activation=activation,
         output=output,
     )
-
-
-def _one_hot(units: np.ndarray, K: int, dtype) -> np.ndarray:
-    Y = np.zeros((len(units), K), dtype=dtype)
-    Y[np.arange(len(units)), units] = 1
-    return Y

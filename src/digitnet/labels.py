@@ -66,7 +66,14 @@ class LabelMap:
 
     def one_hot(self, y, dtype=np.float64, order: Literal["C", "F"] = "C") -> np.ndarray:
         """Labels ``y: (m,)`` -> targets ``Y: (m, K)`` with a single 1 per row, in ``order``."""
-        units = self.encode(y)
-        Y = np.zeros((len(units), len(self.classes)), dtype=dtype, order=order)
-        Y[np.arange(len(units)), units] = 1
-        return Y
+        return one_hot_units(self.encode(y), len(self.classes), dtype, order)
+
+
+def one_hot_units(
+    units: np.ndarray, n_units: int, dtype=np.float64, order: Literal["C", "F"] = "C"
+) -> np.ndarray:
+    """Output unit indices ``(m,)`` -> targets ``Y: (m, n_units)`` with a single 1 per row, in
+    ``order``: ``LabelMap.one_hot`` once the labels are encoded (Dask workers make theirs so)."""
+    Y = np.zeros((len(units), n_units), dtype=dtype, order=order)
+    Y[np.arange(len(units)), units] = 1
+    return Y
