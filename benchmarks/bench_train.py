@@ -48,6 +48,7 @@ import json
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -320,9 +321,12 @@ def process_seconds(key: str, quick: bool) -> dict:
         args += ["--max-iter", iterations, "--test-size", "0"]
     else:
         args = [sys.executable, "-c", SKLEARN_PROCESS, data, iterations]
-    start = time.perf_counter()
-    done = subprocess.run(args, capture_output=True, text=True)
-    seconds = time.perf_counter() - start
+    # In a folder of its own: the model file digitnet writes (model.npz, then model-2.npz, ...
+    # since it never overwrites one) must not pile up where the benchmark was started.
+    with tempfile.TemporaryDirectory() as folder:
+        start = time.perf_counter()
+        done = subprocess.run(args, capture_output=True, text=True, cwd=folder)
+        seconds = time.perf_counter() - start
     if done.returncode:
         raise RuntimeError(f"{key} failed:\n{done.stderr}")
     return {"seconds": seconds}
