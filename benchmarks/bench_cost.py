@@ -6,19 +6,28 @@ about two cores and one), medians over many rounds:
 - digitnet float64 and float32 in one piece on the calling thread (``network.cost_and_gradient``);
 - digitnet's engine, float64 and float32, as training evaluates: pieces on every available core,
   one BLAS thread each (``engine.Objective(engine.Rows(...))`` inside ``engine.blas_threads(1)``);
-- the floor: the two large matrix products an evaluation needs, ``X @ W1.T`` and ``delta2.T @ X``;
+- the floor: the two large matrix products an evaluation needs, ``X @ W1.T`` and ``delta2.T @ X``,
+  in float64 and float32;
+- the bound of the engine's design: the same two products with the rows split as the engine
+  splits them, one thread per piece with one BLAS thread each. Whatever the engine does besides
+  these products (element-wise passes, the small products, handing pieces to threads) adds to it;
 - a faithful Python 3 port of the original learner's notebook (vectorized cost in trace form,
-  first-layer gradient by a Python double loop), run for fewer rounds because it is slow.
+  first-layer gradient by a Python double loop), run for fewer rounds because it is slow;
+- and, last, what each element-wise function a piece calls costs per element.
 
 Run: ``python benchmarks/bench_cost.py [--rounds N]``. Targets: the engine at most 1.0x the floor
-run with NumPy's default threads (the table for 2 BLAS threads on a 2-core machine).
+run with NumPy's default threads (the table for 2 BLAS threads on a 2-core machine). Each row's
+``x floor`` is against the floor of its own dtype.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import itertools
 import statistics
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -34,6 +43,7 @@ DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SIZES = [400, 25, 10]
 BLOCK = 10  # timed calls in a row per candidate, after WARM_UP untimed ones
 WARM_UP = 5
+FLOOR = "floor float64: X @ W1.T + delta2.T @ X"
 PAUSE_S = 0.3  # before each block: long enough for OpenBLAS's spinning threads to go to sleep
 
 
@@ -66,6 +76,45 @@ def notebook_cost_function(nn_params, input_layer_size, hidden_layer_size, num_l
     return J, np.concatenate([Theta1_grad.ravel(), Theta2_grad.ravel()])
 
 
+def split_products(X, W1, delta2, pool):
+    """The floor's two products on the engine's pieces of rows, one piece per thread (inside
+    ``engine.blas_threads(1)``): what an evaluation costs if everything else were free."""
+    bounds = engine.piece_bounds(len(X), network.n_params(SIZES))
+    pieces = [slice(start, stop) for start, stop in itertools.pairwise(bounds)]
+
+    def products(rows):
+        return X[rows] @ W1.T, delta2[rows].T @ X[rows]
+
+    def run():
+        futures = [pool.submit(products, rows) for rows in pieces[1:]]
+        products(pieces[0])
+        for future in futures:
+            future.result()
+
+    return run
+
+
+def ufunc_costs(shape=(25, 2500), rounds=100) -> None:
+    """Nanoseconds per element of the element-wise functions a piece calls, on one hidden layer's
+    activations of one piece (one thread; not interleaved: single-thread timings are stable here).
+    Where NumPy has no SIMD loop for a dtype on this CPU (float64 ``exp``/``log`` without AVX512F),
+    the call costs several times a multiply."""
+    a = np.random.default_rng(2).uniform(0.1, 2.0, size=shape)
+    print(f"\nnanoseconds per element, one thread, {shape[0]} x {shape[1]}")
+    print(f"{'function':<12} {'float64':>8} {'float32':>8}")
+    for name in ("exp", "log", "log1p", "tanh", "reciprocal", "multiply"):
+        ufunc = getattr(np, name)
+        costs = []
+        for dtype in (np.float64, np.float32):
+            x = a.astype(dtype)
+            out = np.empty_like(x)
+            args = (x, x) if ufunc.nin == 2 else (x,)
+            call = functools.partial(ufunc, *args, out=out)
+            seconds = statistics.median(timed(call) for _ in range(rounds))
+            costs.append(seconds / x.size * 1e9)
+        print(f"{name:<12} {costs[0]:>8.2f} {costs[1]:>8.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=300)
@@ -79,15 +128,21 @@ def main() -> None:
     theta = network.initialize(SIZES, np.random.default_rng(0))
     W1 = network.unpack(theta, SIZES)[0][:, 1:]
     delta2 = np.random.default_rng(1).normal(size=(len(X), 25))
+    W1_32, delta2_32 = W1.astype(np.float32), delta2.astype(np.float32)
 
     engine64 = engine.Objective(engine.Rows(X, Y, SIZES), 1.0, SIZES)
     engine32 = engine.Objective(engine.Rows(X32, Y, SIZES), 1.0, SIZES)
+    cores = engine64.placement.threads
+    pool = ThreadPoolExecutor(max(1, cores - 1))
     candidates = {
         "digitnet float64": lambda: network.cost_and_gradient(theta, X, Y, 1.0, SIZES),
         "digitnet float32": lambda: network.cost_and_gradient(theta, X32, Y, 1.0, SIZES),
-        f"engine float64, {engine64.placement.threads} threads": lambda: engine64(theta),
-        f"engine float32, {engine32.placement.threads} threads": lambda: engine32(theta),
-        "floor: X @ W1.T + delta2.T @ X": lambda: (X @ W1.T, delta2.T @ X),
+        f"engine float64, {cores} threads": lambda: engine64(theta),
+        f"engine float32, {cores} threads": lambda: engine32(theta),
+        f"bound float64, {cores} threads": split_products(X, W1, delta2, pool),
+        f"bound float32, {cores} threads": split_products(X32, W1_32, delta2_32, pool),
+        "floor float32": lambda: (X32 @ W1_32.T, delta2_32.T @ X32),
+        FLOOR: lambda: (X @ W1.T, delta2.T @ X),
     }
     print(probe())
     print(
@@ -107,7 +162,8 @@ def main() -> None:
                     # The engine as train.minimize runs it: inside blas_threads(1), so that its
                     # one-BLAS-thread pieces do not switch NumPy's pool down and up on every call
                     # (which wakes OpenBLAS's idle threads to spin on the cores the pieces need).
-                    with engine.blas_threads(1) if name.startswith("engine") else nullcontext():
+                    one_blas_thread = name.startswith(("engine", "bound"))
+                    with engine.blas_threads(1) if one_blas_thread else nullcontext():
                         for _ in range(WARM_UP):
                             fn()
                         samples[name].extend(timed(fn) * 1e3 for _ in range(BLOCK))
@@ -115,16 +171,22 @@ def main() -> None:
                 timed(lambda: notebook_cost_function(theta, 400, 25, 10, X, y, 1.0)) * 1e3
                 for _ in range(args.notebook_rounds)
             ]
-        floor = np.array(samples["floor: X @ W1.T + delta2.T @ X"])
+        # Each candidate against the floor of its own dtype, round by round.
+        floors = {
+            "float32": np.array(samples["floor float32"]),
+            "float64": np.array(samples[FLOOR]),
+        }
         print(f"\nBLAS threads: {threads}")
-        print(f"{'implementation':<34} {'median ms':>10} {'x floor':>9}")
+        print(f"{'implementation':<42} {'median ms':>10} {'x floor':>9}")
         for name, times in samples.items():
+            floor = floors["float32" if "float32" in name else "float64"]
             ratio = statistics.median(np.array(times) / floor)
-            print(f"{name:<34} {statistics.median(times):>10.3f} {ratio:>9.2f}")
-        nb_ratio = statistics.median(notebook) / statistics.median(floor)
+            print(f"{name:<42} {statistics.median(times):>10.3f} {ratio:>9.2f}")
+        nb_ratio = statistics.median(notebook) / statistics.median(floors["float64"])
         print(
-            f"{'original notebook (Python loop)':<34} {statistics.median(notebook):>10.1f} {nb_ratio:>9.0f}"
+            f"{'original notebook (Python loop)':<42} {statistics.median(notebook):>10.1f} {nb_ratio:>9.0f}"
         )
+    ufunc_costs()
     J_nb, grad_nb = notebook_cost_function(theta, 400, 25, 10, X, y, 1.0)
     J, grad = network.cost_and_gradient(theta, X, Y, 1.0, SIZES)
     print(
