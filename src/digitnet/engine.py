@@ -58,8 +58,9 @@ from digitnet import network
 
 # Without a chunk_size, m rows make the largest of these numbers of pieces that leaves every piece
 # at least MIN_PIECE_WORK rows x weights: 1, 2, 3, 4, 6 and 12 threads share 12 pieces evenly. A
-# piece costs some 40 NumPy calls besides its products, and two threads' small calls contend for
-# the GIL (on 2 cores, 20,000-element ufunc calls ran slower on two threads than on one), so
+# piece costs some 40 NumPy calls (110 us) besides its products, and two threads' small calls
+# contend for the GIL (on 2 cores, 20,000-element ufunc calls ran slower on two threads than on
+# one; whole pieces slow each other mostly through the virtual cores, docs/performance.md), so
 # pieces are few and thick: the course network's 5000 rows make 2 pieces (6.8 ms f64 / 3.7 ms f32
 # on 2 threads, where 4 took 7.1 / 4.3 and 6 took 7.6 / 4.6), a Fashion-MNIST mini-batch of 200
 # rows one (an epoch 0.74 s, where two pieces on two threads took 0.82), its 60,000 rows 12.
