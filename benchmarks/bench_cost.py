@@ -97,7 +97,7 @@ def split_products(X, W1, delta2, pool):
 def ufunc_costs(shape=(25, 2500), rounds=100) -> None:
     """Nanoseconds per element of the element-wise functions a piece calls, on one hidden layer's
     activations of one piece (one thread; not interleaved: single-thread timings are stable here).
-    Where NumPy has no SIMD loop for a dtype on this CPU (float64 ``exp``/``log`` without AVX512F),
+    Where NumPy has no SIMD loop for a dtype on this CPU (float64 ``exp``/``log`` without AVX512),
     the call costs several times a multiply."""
     a = np.random.default_rng(2).uniform(0.1, 2.0, size=shape)
     print(f"\nnanoseconds per element, one thread, {shape[0]} x {shape[1]}")
