@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import scipy.io
-from common import probe, timed
+from common import dtype_in, probe, timed
 from scipy.special import expit
 from threadpoolctl import threadpool_info, threadpool_limits
 
@@ -76,6 +76,11 @@ def notebook_cost_function(nn_params, input_layer_size, hidden_layer_size, num_l
     return J, np.concatenate([Theta1_grad.ravel(), Theta2_grad.ravel()])
 
 
+def floor_products(X, W1, delta2, rows=slice(None)):
+    """The two large products an evaluation cannot avoid, over ``rows`` of ``X`` (all: the floor)."""
+    return X[rows] @ W1.T, delta2[rows].T @ X[rows]
+
+
 def split_products(X, W1, delta2, threads, pool):
     """The floor's two products on the engine's pieces of rows, piece i on thread i % threads
     (the calling one and ``threads - 1`` of ``pool``) as the engine spreads them; run inside
@@ -85,7 +90,7 @@ def split_products(X, W1, delta2, threads, pool):
 
     def products(first):
         for rows in pieces[first::threads]:
-            _ = X[rows] @ W1.T, delta2[rows].T @ X[rows]
+            floor_products(X, W1, delta2, rows)
 
     def run():
         futures = [pool.submit(products, t) for t in range(1, threads)]
@@ -143,8 +148,8 @@ def main() -> None:
         f"engine float32, {cores} threads": lambda: engine32(theta),
         f"bound float64, {cores} threads": split_products(X, W1, delta2, cores, pool),
         f"bound float32, {cores} threads": split_products(X32, W1_32, delta2_32, cores, pool),
-        "floor float32": lambda: (X32 @ W1_32.T, delta2_32.T @ X32),
-        FLOOR: lambda: (X @ W1.T, delta2.T @ X),
+        "floor float32": functools.partial(floor_products, X32, W1_32, delta2_32),
+        FLOOR: functools.partial(floor_products, X, W1, delta2),
     }
     print(probe())
     print(
@@ -181,7 +186,7 @@ def main() -> None:
         print(f"\nBLAS threads: {threads}")
         print(f"{'implementation':<42} {'median ms':>10} {'x floor':>9}")
         for name, times in samples.items():
-            floor = floors["float32" if "float32" in name else "float64"]
+            floor = floors[dtype_in(name)]
             ratio = statistics.median(np.array(times) / floor)
             print(f"{name:<42} {statistics.median(times):>10.3f} {ratio:>9.2f}")
         nb_ratio = statistics.median(notebook) / statistics.median(floors["float64"])

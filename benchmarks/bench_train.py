@@ -55,7 +55,7 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 import scipy.ndimage
-from common import probe
+from common import dtype_in, probe
 from threadpoolctl import threadpool_limits
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -447,15 +447,11 @@ def print_table(job: str, results: dict[str, list[dict]]) -> None:
         print(f"{name:32} {np.median(seconds):8.3f} {ratio:6.2f}x{cells}")
     print(f"(ratio: time over {next(iter(results))}'s in the same round)")
     for name, runs in results.items():
-        torch = next((t for t in results if "PyTorch" in t and _dtype(t) == _dtype(name)), None)
+        torch = next((t for t in results if "PyTorch" in t and dtype_in(t) == dtype_in(name)), None)
         if "digitnet" in name and torch is not None:
             ratios = np.divide([r["seconds"] for r in runs], [r["seconds"] for r in results[torch]])
             rounds = ", ".join(f"{r:.2f}" for r in ratios)
             print(f"{name} over {torch}: median {np.median(ratios):.2f}x (rounds: {rounds})")
-
-
-def _dtype(name: str) -> str:
-    return "float32" if "float32" in name else "float64"
 
 
 if __name__ == "__main__":

@@ -13,6 +13,11 @@ def timed(fn) -> float:
     return time.perf_counter() - start
 
 
+def dtype_in(name: str) -> str:
+    """The dtype a candidate's name says it runs in: "float32" if it says so, else "float64"."""
+    return "float32" if "float32" in name else "float64"
+
+
 def probe() -> str:
     """A 2000x2000 matmul on 1 and 2 threads: about equal means one core's worth is free now.
 
