@@ -32,7 +32,9 @@ Every timed run is a fresh process, so that no contestant's idle threads or cach
 each process of the first two jobs warms up with a short run first. Runs are interleaved (A B C ...
 A B C ...) for ``--rounds`` rounds, and the tables report medians, with the median over rounds of
 each contestant's time divided by scikit-learn's in the same round. A probe (a 2000x2000 matmul on
-1 and 2 threads) before every round tells whether the machine had two free cores at the time.
+1 and 2 threads) before every round and after the last tells whether the machine had two free
+cores at the time; rounds with a probe on either side over ``BUSY_PROBE`` times the run's fastest
+(another job had a core) are named and left out of the tables.
 PyTorch runs only where ``import torch`` works (``--torch-site-packages DIR`` adds a separate
 installation).
 
@@ -55,7 +57,7 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 import scipy.ndimage
-from common import dtype_in, probe
+from common import BUSY_PROBE, dtype_in, probe_line, probe_seconds, quiet_rounds
 from threadpoolctl import threadpool_limits
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -404,14 +406,30 @@ def main() -> None:
         for job in args.jobs
     }
     results = {job: {name: [] for name in rows} for job, rows in jobs.items()}
+    probes = []
     for round_ in range(args.rounds):
-        line = [f"round {round_ + 1}/{args.rounds}", probe()]
+        probes.append(probe_seconds())
+        line = [f"round {round_ + 1}/{args.rounds}", probe_line(probes[-1])]
         for job, rows in jobs.items():
             for name, key in rows.items():
                 results[job][name].append(spawn(key, args))
                 line.append(f"{key} {results[job][name][-1]['seconds']:.2f} s")
         print(" | ".join(line), flush=True)
-    print(probe())
+    probes.append(probe_seconds())
+    print(probe_line(probes[-1]))
+    quiet = quiet_rounds([two for _, two in probes])
+    busy = [str(r + 1) for r, q in enumerate(quiet) if not q]
+    if busy and len(busy) < len(quiet):
+        print(
+            f"left out as busy (a 2-thread probe beside them over {BUSY_PROBE}x the fastest, "
+            f"{min(two for _, two in probes) * 1e3:.0f} ms): round {', '.join(busy)}"
+        )
+        results = {
+            job: {name: [r for r, q in zip(runs, quiet) if q] for name, runs in table.items()}
+            for job, table in results.items()
+        }
+    elif busy:
+        print("every round was busy: the tables below are not a result")
     for job, table in results.items():
         print_table(job, table)
 
