@@ -116,6 +116,8 @@ def test_cost_equals_mlpclassifier_loss_and_gradient():
         np.testing.assert_allclose(G[:, 0], gb, rtol=1e-10, atol=1e-15)
 
 
+# Both stop at the same iteration budget on purpose; scikit-learn warns that it stopped there.
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_accuracy_at_least_mlpclassifier_on_digits(digits):
     X_train, X_test, y_train, y_test = digits
     ours = DigitNetClassifier(lam=1.0, max_iter=200, random_state=0).fit(X_train, y_train)
