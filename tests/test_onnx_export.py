@@ -181,6 +181,28 @@ def test_outputs_that_all_underflow_keep_their_ranking():
     np.testing.assert_array_equal(labels, np.zeros(20))
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_saturated_outputs_that_tie_in_probability_are_labelled_by_their_logits(dtype):
+    # Logits 40, 50, -5: both large sigmoid outputs round to 1, so the probabilities tie, but
+    # the second unit's logit is the larger, and Model.predict (the argmax of the logits) says 1.
+    model = random_model([4, 3, 3], [0, 1, 2], seed=5, dtype=dtype)
+    model.thetas[-1][:] = 0
+    model.thetas[-1][:, 0] = [40, 50, -5]
+    X = np.random.default_rng(6).uniform(size=(8, 4)).astype(np.float32)
+    probabilities, labels = run_onnx(onnx_export.to_onnx(model), X)
+    assert probabilities[0, 0] == probabilities[0, 1]
+    np.testing.assert_array_equal(labels, np.ones(8))
+    assert labels.tolist() == model.predict(X.astype(dtype)).tolist()
+
+
+def test_a_model_that_does_not_know_its_pixel_order_exports(tmp_path):
+    model = random_model([9, 4, 3], [0, 1, 2], seed=7, pixel_order=None)
+    path = onnx_export.export_onnx(model, tmp_path / "unknown.onnx")
+    assert metadata(path)["pixel_order"] == ""
+    X = np.random.default_rng(8).uniform(size=(5, 9)).astype(np.float32)
+    assert run_onnx(path, X)[1].tolist() == model.predict(X.astype(np.float64)).tolist()
+
+
 @settings(max_examples=25, deadline=None)
 @given(
     hidden=st.lists(st.integers(1, 12), min_size=0, max_size=3),

@@ -13,12 +13,13 @@ The graph
     so its labels agree with ``Model.predict`` even on close calls. Every layer is one ``Gemm``,
     ``z = a @ W.T + b`` with ``W = Theta[:, 1:]`` and ``b = Theta[:, 0]``; hidden layers then apply
     their activation (:data:`HIDDEN_ACTIVATIONS`) and the last layer its output
-    (:data:`OUTPUTS`). ``label`` is the ``ArgMax`` of the probabilities looked up in the class
-    table (``Gather``), so ties go to the first unit, as with NumPy.
+    (:data:`OUTPUTS`). ``label`` is the ``ArgMax`` of the last layer's logits looked up in the
+    class table (``Gather``), as ``Model.predict`` does: saturated sigmoid outputs can round to
+    equal probabilities while their logits still differ.
 
 The metadata (``metadata_props``, strings)
     ``labels`` (JSON list), ``image_shape`` (JSON ``[height, width]``), ``pixel_order``
-    (``"C"`` or ``"F"``), ``layer_sizes`` (JSON), ``activation``, ``output`` and
+    (``"C"``, ``"F"``, or ``""`` where the model does not know it), ``layer_sizes`` (JSON), ``activation``, ``output`` and
     ``digitnet_version``.
 
 The activation and the output are data: each is an entry in a small table of graph-building
@@ -194,7 +195,7 @@ def to_onnx(
         z = graph.op("Gemm", a, weights, bias, transB=1)
         last = layer == len(model.thetas)
         a = OUTPUTS[output](graph, z) if last else HIDDEN_ACTIVATIONS[activation](graph, z)
-    units = graph.op("ArgMax", a, axis=1, keepdims=0)
+    units = graph.op("ArgMax", z, axis=1, keepdims=0)
     table = graph.constant("classes", classes, dtype=classes.dtype)
     graph.nodes.append(helper.make_node("Gather", [table, units], ["label"], axis=0))
     graph.nodes.append(helper.make_node("Cast", [a], ["probabilities"], to=onnx.TensorProto.FLOAT))
@@ -224,7 +225,7 @@ def to_onnx(
         {
             "labels": json.dumps(list(model.labels.classes)),
             "image_shape": json.dumps(list(model.image_shape)),
-            "pixel_order": model.pixel_order,
+            "pixel_order": model.pixel_order or "",
             "layer_sizes": json.dumps(model.layer_sizes),
             "activation": activation,
             "output": output,
@@ -242,10 +243,12 @@ def _check_against_model(proto: onnx.ModelProto, model: Model) -> None:
     probabilities, labels = onnx.reference.ReferenceEvaluator(proto).run(None, {"X": X})
     X_model = X.astype(model.dtype)  # the values the graph reads, in the model's own dtype
     worst = float(np.max(np.abs(probabilities - model.predict_proba(X_model))))
-    if worst > 1e-5 or np.asarray(labels).tolist() != model.predict(X_model).tolist():
+    wrong = int(np.sum(np.asarray(labels) != model.predict(X_model)))
+    if worst > 1e-5 or wrong:
         raise ValueError(
-            f"the ONNX graph disagrees with the model (probabilities differ by up to {worst:.1e}); "
-            "its activation or output may be one ONNX export does not know"
+            f"the ONNX graph disagrees with the model (probabilities differ by up to {worst:.1e}, "
+            f"{wrong} of {len(X)} labels differ); its activation or output may be one ONNX "
+            "export does not know"
         )
 
 
