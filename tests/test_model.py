@@ -33,9 +33,51 @@ def test_inconsistent_parts_are_refused():
         Model(thetas, LabelMap([0, 1]), (3, 3))
     with pytest.raises(ValueError, match="do not chain"):
         Model([np.zeros((3, 5)), np.zeros((2, 3))], LabelMap([0, 1]), (2, 2))
+    with pytest.raises(ValueError, match="do not chain"):
+        Model([np.zeros(5)], LabelMap([0, 1]), (2, 2))
+    with pytest.raises(ValueError, match="do not chain"):
+        Model([], LabelMap([0, 1]), (2, 2))
+    with pytest.raises(ValueError, match=r"\(2, 1, 2\) is not \(height, width\)"):
+        Model(thetas, LabelMap([0, 1]), (2, 1, 2))
+    with pytest.raises(
+        ValueError, match=r"all float64 or all float32, got \['float32', 'float64'\]"
+    ):
+        Model([thetas[0].astype(np.float32), thetas[1]], LabelMap([0, 1]), (2, 2))
+    with pytest.raises(ValueError, match=r"got \['int64'\]"):
+        Model([np.zeros((3, 5), dtype=np.int64)], LabelMap([0, 1, 2]), (2, 2))
     model = Model(thetas, LabelMap([0, 1]), (2, 2))
     with pytest.raises(ValueError, match=r"reads 4 inputs per example \(2x2 images\)"):
         model.predict(np.zeros((3, 5)))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_or_non_numeric_input_is_refused_not_predicted(bad):
+    model = Model(
+        network.unpack(np.ones(network.n_params([4, 3, 2])), [4, 3, 2]), LabelMap([0, 1]), (2, 2)
+    )
+    X = np.zeros((3, 4))
+    X[2, 1] = bad
+    for predict in (model.predict, model.predict_proba, model.decision_function):
+        with pytest.raises(ValueError, match=r"1 non-finite values .* first is in row 2"):
+            predict(X)
+    with pytest.raises(ValueError, match="not numeric"):
+        model.predict(np.full((1, 4), None))
+    with pytest.raises(ValueError, match="complex"):
+        model.predict(np.zeros((1, 4), dtype=complex))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_predictions_are_computed_in_the_models_dtype_whatever_the_input(dtype):
+    rng = np.random.default_rng(0)
+    theta = rng.normal(size=network.n_params([4, 3, 2]))
+    model = Model(
+        [t.astype(dtype) for t in network.unpack(theta, [4, 3, 2])], LabelMap([0, 1]), (2, 2)
+    )
+    for given in (np.float32, np.float64, np.int64):
+        X = (rng.uniform(size=(6, 4)) * 10).astype(given)
+        logits = model.decision_function(X)
+        assert logits.dtype == dtype
+        np.testing.assert_array_equal(logits, model.decision_function(X.astype(dtype)))
 
 
 def test_probabilities_sum_to_one_and_rank_like_the_outputs(mnist20, ex4_weights):

@@ -186,19 +186,21 @@ def _float_dtype(dtype: npt.DTypeLike) -> np.dtype:
     return resolved
 
 
-def _as_float(a: np.ndarray, dtype: npt.DTypeLike, source: object, what: str) -> np.ndarray:
-    """Return the real numeric array ``a`` as ``dtype``; finiteness is checked separately."""
+def to_float(a: np.ndarray, dtype: npt.DTypeLike, source: object, what: str) -> np.ndarray:
+    """The real numeric array ``a`` as ``dtype`` (no copy when it is one already), or a
+    DataError naming ``source`` and ``what``; finiteness is checked by :func:`require_finite`."""
     dtype = _float_dtype(dtype)
     if a.dtype.kind == "c":
         raise DataError(f"{source}: {what} is complex ({a.dtype}); values must be real numbers")
     if a.dtype.kind not in "biuf":
         raise DataError(f"{source}: {what} is not numeric (dtype {a.dtype})")
-    # Values beyond float32's range become inf here, which _require_finite then reports.
+    # Values beyond float32's range become inf here, which require_finite then reports.
     with np.errstate(over="ignore"):
         return a.astype(dtype, copy=False)
 
 
-def _require_finite(a: np.ndarray, source: object, what: str) -> None:
+def require_finite(a: np.ndarray, source: object, what: str) -> None:
+    """A DataError naming ``source``, ``what`` and the first row unless ``a`` is all finite."""
     # A sum is a scan without a temporary the size of ``a``; only a non-finite one needs the mask.
     with np.errstate(invalid="ignore", over="ignore"):  # inf - inf: reported below
         if math.isfinite(a.sum(dtype=np.float64)):
@@ -224,7 +226,7 @@ def _check_xy(X: np.ndarray, y: np.ndarray, source: object) -> None:
         raise DataError(
             f"{source}: length mismatch: X has {len(X)} examples but y has {len(y)} labels"
         )
-    _require_finite(X, source, "X")
+    require_finite(X, source, "X")
 
 
 def _labels(y: np.ndarray, source: object, *, low: int = 0) -> np.ndarray:
@@ -360,7 +362,7 @@ def load_course_mat(
     for key in ("X", "y"):
         if key not in arrays:
             raise _missing_key(path, key, arrays)
-    X = _as_float(arrays["X"], dtype, path, "X")
+    X = to_float(arrays["X"], dtype, path, "X")
     y = arrays["y"]
     # MATLAB has no 1-D arrays: a label vector arrives as (m, 1), or (1, m) if saved as a row.
     if y.ndim == 2 and 1 in y.shape:
@@ -401,12 +403,12 @@ def load_course_weights(path: str | Path) -> list[np.ndarray]:
     thetas: list[np.ndarray] = []
     while f"Theta{len(thetas) + 1}" in arrays:
         key = f"Theta{len(thetas) + 1}"
-        theta = _as_float(arrays[key], np.float64, path, key)
+        theta = to_float(arrays[key], np.float64, path, key)
         if theta.ndim != 2 or theta.size == 0:
             raise DataError(
                 f"{path}: wrong shape: {key} must be a non-empty matrix, not {theta.shape}"
             )
-        _require_finite(theta, path, key)
+        require_finite(theta, path, key)
         if thetas and theta.shape[1] != thetas[-1].shape[0] + 1:
             raise DataError(
                 f"{path}: wrong shape: {key} is {theta.shape} but Theta{len(thetas)} is "
@@ -513,7 +515,7 @@ def load_idx(
         raise DataError(f"{labels_path}: wrong shape: expected (m,) labels, got {labels.shape}")
     m, h, w = images.shape
     # Straight from bytes to the training dtype, scaled in place: no float64 or second copy.
-    X = _as_float(images.reshape(m, h * w), dtype, images_path, "images")
+    X = to_float(images.reshape(m, h * w), dtype, images_path, "images")
     X /= 255
     y = _labels(labels, labels_path)
     _check_xy(X, y, f"{images_path} with {labels_path}")
@@ -594,7 +596,7 @@ def load_digits(dtype: npt.DTypeLike = np.float64) -> Dataset:
 
     source = "sklearn digits"
     bunch = sklearn_digits()
-    X = _as_float(bunch.data, dtype, source, "X") / 16
+    X = to_float(bunch.data, dtype, source, "X") / 16
     y = _labels(bunch.target, source)
     _check_xy(X, y, source)
     return Dataset(X, y, (8, 8), "C", source)
@@ -651,7 +653,7 @@ def load_npz(path: str | Path, *, dtype: npt.DTypeLike = np.float64) -> Dataset:
     for key in ("X", "y"):
         if key not in arrays:
             raise _missing_key(path, key, arrays)
-    X = _as_float(arrays["X"], dtype, path, "X")
+    X = to_float(arrays["X"], dtype, path, "X")
     order = arrays.get("pixel_order", np.array("C"))
     if order.ndim != 0 or order.dtype.kind != "U" or str(order) not in ("C", "F"):
         raise DataError(f"{path}: pixel_order must be a 0-d string 'C' or 'F', not {order!r}")
@@ -741,7 +743,7 @@ def load_csv(path: str | Path, *, dtype: npt.DTypeLike = np.float64) -> Dataset:
     except ValueError as exc:
         n_fields = rows[0][1].count(",") + 1
         raise (_bad_csv_line(rows, n_fields, path) or DataError(f"{path}: {exc}")) from exc
-    X = _as_float(X, dtype, path, "X")
+    X = to_float(X, dtype, path, "X")
     try:
         numeric = np.array(labels, dtype=np.float64)
     except ValueError:

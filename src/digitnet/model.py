@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 import numpy as np
 
 from digitnet import network
-from digitnet.data import upright_images
+from digitnet.data import require_finite, to_float, upright_images
 from digitnet.labels import LabelMap
 
 UNKNOWN_LAYOUT = (
@@ -52,8 +53,13 @@ class Model:
         network.check_family(self.activation, self.output)
         self.thetas = [np.asarray(theta) for theta in self.thetas]
         sizes = self.layer_sizes  # validates the chain of shapes
+        dtypes = sorted({theta.dtype.name for theta in self.thetas})
+        if dtypes not in (["float32"], ["float64"]):
+            raise ValueError(f"the weights must be all float64 or all float32, got {dtypes}")
         if len(self.labels) != sizes[-1]:
             raise ValueError(f"{len(self.labels)} labels for {sizes[-1]} output units")
+        if len(self.image_shape) != 2:
+            raise ValueError(f"image shape {tuple(self.image_shape)} is not (height, width)")
         if int(np.prod(self.image_shape)) != sizes[0]:
             raise ValueError(
                 f"image shape {tuple(self.image_shape)} does not hold {sizes[0]} inputs"
@@ -68,13 +74,15 @@ class Model:
     @property
     def layer_sizes(self) -> list[int]:
         """``[n, h_1, ..., K]`` read off the weight shapes."""
-        sizes = [self.thetas[0].shape[1] - 1]
-        for theta in self.thetas:
-            if theta.ndim != 2 or theta.shape[1] != sizes[-1] + 1:
-                shapes = [t.shape for t in self.thetas]
-                raise ValueError(f"weight shapes {shapes} do not chain as (s_l+1, 1 + s_l)")
-            sizes.append(theta.shape[0])
-        return sizes
+        shapes = [theta.shape for theta in self.thetas]
+        chained = (
+            len(shapes) > 0
+            and all(len(shape) == 2 and shape[1] > 1 for shape in shapes)
+            and all(after[1] == 1 + before[0] for before, after in pairwise(shapes))
+        )
+        if not chained:
+            raise ValueError(f"weight shapes {shapes} do not chain as (s_l+1, 1 + s_l)")
+        return [shapes[0][1] - 1] + [shape[0] for shape in shapes]
 
     @property
     def architecture(self) -> str:
@@ -119,7 +127,9 @@ class Model:
             rows.append(
                 (
                     "training",
-                    f"{info['solver']}, lam {lam:g}" if lam is not None else info["solver"],
+                    f"{info['solver']}, lam {lam:g}"
+                    if isinstance(lam, (int, float))
+                    else info["solver"],
                 )
             )
         if info.get("n_iter") is not None:
@@ -178,10 +188,14 @@ class Model:
         return self.pixel_order
 
     def _check(self, X) -> np.ndarray:
-        X = network.as_float(X)
+        """``X: (m, n)`` as finite numbers in the model's dtype, so that a prediction never
+        depends on the dtype it was given in (no copy when it is in that dtype already)."""
+        X = np.asarray(X)
         if X.ndim != 2 or X.shape[1] != self.layer_sizes[0]:
             raise ValueError(
                 f"the model reads {self.layer_sizes[0]} inputs per example "
                 f"({self.image_shape[0]}x{self.image_shape[1]} images), got X of shape {X.shape}"
             )
+        X = to_float(X, self.dtype, "the model's input", "X")
+        require_finite(X, "the model's input", "X")
         return X
