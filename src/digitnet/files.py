@@ -13,6 +13,24 @@ from pathlib import Path
 from typing import IO
 
 
+def _place_new(temp: Path, path: Path) -> bool:
+    """Give ``temp``'s file the name ``path`` unless ``path`` exists; False if it does.
+
+    A hard link fails when its name exists at the moment it is made, so a file that appeared
+    since the caller's check is never replaced. Where hard links are not supported, a check and a
+    rename do it (a file appearing between the two would then be replaced).
+    """
+    try:
+        os.link(temp, path)
+    except FileExistsError:
+        return False
+    except OSError:
+        if path.exists():
+            return False
+        os.replace(temp, path)
+    return True
+
+
 def write_atomically(
     path: str | os.PathLike,
     write: Callable[[IO[bytes]], object],
@@ -27,12 +45,11 @@ def write_atomically(
     ``path`` is kept unless ``overwrite``; every problem raises ``error`` naming the file.
     """
     path = Path(path)
+    exists = f"{path}: file exists; pass overwrite=True (--force on the command line) to replace it"
     if path.is_dir():
         raise error(f"{path}: is a folder, not a file")
     if path.exists() and not overwrite:
-        raise error(
-            f"{path}: file exists; pass overwrite=True (--force on the command line) to replace it"
-        )
+        raise error(exists)
     if not path.parent.is_dir():
         raise error(f"{path}: folder {path.parent} does not exist")
     temp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
@@ -44,9 +61,15 @@ def write_atomically(
             write(file)
             file.flush()
             os.fsync(file.fileno())
-        os.replace(temp, path)
+        if overwrite:
+            os.replace(temp, path)
+            placed = True
+        else:
+            placed = _place_new(temp, path)
     except OSError as exc:
         raise error(f"{path}: cannot write file: {exc}") from exc
     finally:
-        temp.unlink(missing_ok=True)  # only still there if something failed
+        temp.unlink(missing_ok=True)  # still there if something failed, or after a link
+    if not placed:
+        raise error(exists)
     return path
