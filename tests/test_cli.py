@@ -72,6 +72,33 @@ def test_an_existing_model_is_not_overwritten(digits_model):
     assert digits_model.read_bytes() == before
 
 
+def test_an_output_that_could_not_be_written_is_refused_before_training(tmp_path):
+    started = time.perf_counter()
+    result = run("train", "--out", tmp_path / "no" / "m.npz", check=False)
+    assert result.returncode == 2
+    assert "folder" in result.stderr and "does not exist" in result.stderr
+    assert "training" not in result.stderr
+    assert time.perf_counter() - started < 60  # refused, not trained first
+    result = run("train", "--out", tmp_path, check=False)
+    assert result.returncode == 2 and "is a directory" in result.stderr
+
+
+def test_a_file_that_takes_the_name_during_training_is_kept_and_the_model_saved_beside(
+    tmp_path, capsys
+):
+    from digitnet import cli, data, model_io, train
+
+    digits = data.load_digits()
+    model = train.train(digits.X, digits.y, max_iter=2)
+    out = tmp_path / "m.npz"
+    out.write_bytes(b"written while training ran")
+    saved = cli._save_trained(model, out, overwrite=False)
+    assert saved == tmp_path / "m-2.npz"
+    assert out.read_bytes() == b"written while training ran"
+    np.testing.assert_array_equal(model_io.load(saved).thetas[0], model.thetas[0])
+    assert "m.npz appeared while training; saving to" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_an_interrupted_run_keeps_its_weights_and_resumes(tmp_path, sig):
     out = tmp_path / "m.npz"
@@ -383,6 +410,20 @@ def test_evaluate_reads_either_pixel_order_the_same(course_model, row_major_cour
     assert column_major["accuracy"] == pytest.approx(0.9516, abs=1e-4)  # the course's weights
     assert row_major["accuracy"] == column_major["accuracy"]
     assert row_major["confusion"] == column_major["confusion"]
+
+
+def test_the_training_rows_are_left_out_in_either_pixel_order(tmp_path, row_major_course_data):
+    # Trained on the column-major .mat; the same digits saved row-major are the same data.
+    model = tmp_path / "m.npz"
+    run("train", "--data", shared_file("mnist20-5000.mat"), "--max-iter", "3", "--out", model)
+    column_major = run("evaluate", model, "--data", shared_file("mnist20-5000.mat"), "--json")
+    row_major = run("evaluate", model, "--data", row_major_course_data, "--json")
+    for result in (column_major, row_major):
+        assert "left out the 4000 rows" in result.stderr
+    scores = [json.loads(result.stdout) for result in (column_major, row_major)]
+    assert [score.pop("data") for score in scores] == ["mnist20-5000.mat", "rows.npz"]
+    assert scores[0] == scores[1]
+    assert scores[0]["n"] == 1000 and scores[0]["rows"] == "held-out"
 
 
 def test_other_image_sizes_are_refused_or_resized(course_model):

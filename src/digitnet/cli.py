@@ -9,10 +9,11 @@ Heavy modules (NumPy, SciPy, scikit-learn, matplotlib) are imported inside the c
 from __future__ import annotations
 
 import contextlib
-import dataclasses
+import itertools
 import json
 import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -105,9 +106,14 @@ def _load_data(source: str, split: str = "train", dtype: str = "float64"):
 
 
 def _check_out(out: Path | None, force: bool) -> None:
-    """Refuse before any work is done, not after, when the output exists and --force is not given."""
-    if out is not None and out.exists() and not force:
+    """Refuse before any work is done, not after, an output that could not be written: one that
+    exists (unless --force) or has no folder to go in (click's types refuse folders)."""
+    if out is None:
+        return
+    if out.exists() and not force:
         raise click.UsageError(f"{out} exists; pass --force to overwrite it")
+    if not out.parent.is_dir():
+        raise click.UsageError(f"{out}: folder {out.parent} does not exist")
 
 
 @contextlib.contextmanager
@@ -416,7 +422,7 @@ def train(
         model.info["test_accuracy"], line = _accuracy_line(model, X_test, y_test)
         click.echo(f"test accuracy: {line}")
     # Into the resumed file too: written beside it and renamed, so it stays whole until then.
-    model_io.save(model, out, overwrite=force or into_resumed)
+    out = _save_trained(model, out, overwrite=force or into_resumed)
     click.echo(f"saved {out}", err=True)
     if report_path is not None:
         X_report, y_report, name = (
@@ -445,13 +451,31 @@ def _family_words(chosen: dict) -> str:
     )
 
 
+def _numbered(path: Path) -> Iterator[Path]:
+    """``path``, then ``stem-2.suffix``, ``stem-3.suffix``, ... beside it."""
+    yield path
+    for number in itertools.count(2):
+        yield path.with_name(f"{path.stem}-{number}{path.suffix}")
+
+
 def _new_model_name() -> Path:
     """The first of model.npz, model-2.npz, model-3.npz, ... that does not exist here yet."""
-    path, number = Path("model.npz"), 1
-    while path.exists() or path.with_suffix(".html").exists():
-        number += 1
-        path = Path(f"model-{number}.npz")
-    return path
+    return next(
+        path
+        for path in _numbered(Path("model.npz"))
+        if not path.exists() and not path.with_suffix(".html").exists()
+    )
+
+
+def _save_trained(model, out: Path, overwrite: bool) -> Path:
+    """Save a trained model at ``out``, or beside it where a file took that name while training
+    ran, so that no training is lost and no file replaced."""
+    from digitnet import model_io
+
+    if out.exists() and not overwrite:
+        taken, out = out, next(path for path in _numbered(out) if not path.exists())
+        click.echo(f"{taken} appeared while training; saving to {out} instead", err=True)
+    return model_io.save(model, out, overwrite=overwrite)
 
 
 def _resumed_family(initial, resume: Path, name: str, asked: str) -> str:
@@ -564,7 +588,10 @@ def _scored_data(model, data: str, split: str, all_rows: bool, resize: bool) -> 
         raise ValueError(
             f"{dataset.name} has labels {unknown[:10]} the model does not know ({classes})"
         )
-    chosen = holdout.rows_to_evaluate(model, dataset.X, dataset.y, all_rows=all_rows)
+    # In the model's layout: training fingerprinted the rows as the model read them, so the
+    # same digits saved in another pixel order are still recognized as its training data.
+    X = _rows_for(model, dataset, resize)
+    chosen = holdout.rows_to_evaluate(model, X, dataset.y, all_rows=all_rows)
     if chosen.left_out:
         if len(chosen.rows) == 0:
             raise ValueError(
@@ -576,15 +603,14 @@ def _scored_data(model, data: str, split: str, all_rows: bool, resize: bool) -> 
             "(--all-rows includes them)",
             err=True,
         )
-    subset = dataclasses.replace(dataset, X=dataset.X[chosen.rows], y=dataset.y[chosen.rows])
     n = len(chosen.rows)
     if chosen.kind == "held-out":
         name = f"{dataset.name} ({n} held-out rows)"
     else:
         name = f"{dataset.name} (all {n} rows, {chosen.seen_in_training} seen in training)"
     return _Scored(
-        _rows_for(model, subset, resize),
-        subset.y,
+        X[chosen.rows],
+        dataset.y[chosen.rows],
         dataset.name,
         name,
         chosen.kind,
