@@ -219,6 +219,25 @@ def test_csv_layouts(tmp_path: Path) -> None:
     assert ds.y.tolist() == ["cat", "dog"] and ds.image_shape == (1, 3)
 
 
+@pytest.mark.parametrize("label_column", ["0", "label"])
+def test_csv_column_numbers_as_pandas_writes_them_are_a_header(
+    tmp_path: Path, label_column
+) -> None:
+    # pd.DataFrame(np.column_stack([y, X])).to_csv(index=False) heads the columns 0, 1, ..., 64.
+    digits = data.load_digits()
+    first = 0 if label_column == "label" else 1
+    header = ",".join([label_column, *map(str, range(first, first + 64))])
+    rows = [
+        f"{label}," + ",".join(f"{v:g}" for v in x * 16) for x, label in zip(digits.X, digits.y)
+    ]
+    path = tmp_path / "pandas.csv"
+    path.write_text("\n".join([header, *rows]) + "\n")
+    ds = data.load_csv(path)
+    assert ds.X.shape == (1797, 64)
+    np.testing.assert_array_equal(ds.y, digits.y)
+    np.testing.assert_array_equal(ds.X, digits.X * 16)
+
+
 def test_dtype_must_be_float32_or_float64() -> None:
     with pytest.raises(ValueError, match="int32"):
         data.load_digits(np.int32)

@@ -42,6 +42,7 @@ import re
 import zipfile
 import zlib
 from collections.abc import Iterable, Sequence
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -680,6 +681,16 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def _is_header(pixel_fields: list[str]) -> bool:
+    """A first line is a header if its pixel fields are not all numbers, or count up by one
+    (column numbers, as pandas writes them for unnamed columns: ``0,1,2,...`` or
+    ``label,0,1,...``), which no real image's eight or more pixels do."""
+    if not all(map(_is_number, pixel_fields)):
+        return True
+    values = [float(field) for field in pixel_fields]
+    return len(values) >= 8 and all(b - a == 1 for a, b in pairwise(values))
+
+
 def _bad_csv_line(rows: list[tuple[int, str]], n_fields: int, path: Path) -> DataError | None:
     """Return an error naming the first line loadtxt would reject, if Python's float agrees."""
     for line_no, pixels in rows:
@@ -703,7 +714,8 @@ def load_csv(path: str | Path, *, dtype: npt.DTypeLike = np.float64) -> Dataset:
     ----------
     path : str or Path
         One example per line: the label, then n pixel values row-major. A first line whose pixel
-        fields are not all numbers is a header and skipped; blank lines are skipped.
+        fields are not all numbers, or are column numbers counting up by one (as pandas writes
+        them), is a header and skipped; blank lines are skipped.
     dtype : float64 or float32
         Type of the returned ``X``.
 
@@ -723,7 +735,7 @@ def load_csv(path: str | Path, *, dtype: npt.DTypeLike = np.float64) -> Dataset:
                 if not line.strip():
                     continue
                 label, _, pixels = line.partition(",")
-                is_header = first and not all(map(_is_number, pixels.split(",")))
+                is_header = first and _is_header(pixels.split(","))
                 first = False
                 if is_header:
                     continue
