@@ -137,7 +137,7 @@ def test_wrong_bytes_are_refused_and_not_kept(cache, idx_files, monkeypatch, bro
         with pytest.raises(data.DataError) as error:
             datasets.fetch("mnist")
     message = str(error.value)
-    assert f"{url}/mnist/{broken}: the downloaded file's SHA-256 is not the published" in message
+    assert f"{url}/mnist/{broken}: not the published file: its SHA-256 is not" in message
     assert "nothing was kept" in message and f"in {cache / 'mnist'} by hand" in message
     # The files before it are checked and kept; the bad one and any temporary file are gone.
     assert leftovers(cache) == sorted(NAMES[: NAMES.index(broken)])
@@ -150,6 +150,21 @@ def test_a_connection_cut_mid_file_leaves_nothing(cache, idx_files, monkeypatch)
         monkeypatch.setenv("DIGITNET_MIRROR", url + "/mnist/")
         with pytest.raises(data.DataError, match=rf"was cut short \({size // 2} of {size} bytes\)"):
             datasets.fetch("mnist")
+    assert leftovers(cache) == []
+
+
+def test_a_whole_but_other_file_is_not_called_a_cut_download(cache, idx_files, monkeypatch):
+    # A mirror's error page served with status 200: smaller than the published file, but all of
+    # what the server announced arrived.
+    name = "train-images-idx3-ubyte.gz"
+    page = b"<html>Not here any more</html>"
+    with serve(served(idx_files, **{name: page})) as url:
+        monkeypatch.setenv("DIGITNET_MIRROR", url + "/mnist/")
+        with pytest.raises(data.DataError) as error:
+            datasets.fetch("mnist")
+    size = len(idx_files[name][1])
+    assert f"not the published file ({len(page)} bytes, not {size})" in str(error.value)
+    assert "cut short" not in str(error.value)
     assert leftovers(cache) == []
 
 
@@ -290,7 +305,7 @@ def test_cli_download_failures_are_one_line_and_leave_nothing(
     assert line.startswith("digitnet: error: ")
     expected = {
         "no server": "cannot download",
-        "wrong bytes": "SHA-256 is not the published",
+        "wrong bytes": "not the published file: its SHA-256 is not",
         "cut": "cut short",
     }
     assert expected[failure] in line

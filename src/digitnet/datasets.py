@@ -262,14 +262,19 @@ def _download(dataset: RemoteDataset, remote: RemoteFile, path: Path, progress: 
                 digest.update(chunk)
                 received += len(chunk)
                 bar.update(len(chunk))
-        if received < remote.size:
+        # A server that announced as many bytes as it sent sent a whole file, only not this one
+        # (a mirror's error page, another version): that is not a download to try again.
+        announced = response.headers.get("Content-Length")
+        whole = announced is not None and announced.strip() == str(received)
+        if received < remote.size and not whole:
             raise DataError(
                 f"download of {url} was cut short ({received} of {remote.size} bytes); nothing "
                 f"was kept; try again, or {_by_hand(dataset, path.parent)}"
             )
         if digest.hexdigest() != remote.sha256:
+            size = "" if received == remote.size else f" ({received} bytes, not {remote.size})"
             raise DataError(
-                f"{url}: the downloaded file's SHA-256 is not the published {remote.sha256}; "
+                f"{url}: not the published file{size}: its SHA-256 is not {remote.sha256}; "
                 f"nothing was kept; {_by_hand(dataset, path.parent)}"
             )
         os.replace(temp, path)
