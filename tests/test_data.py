@@ -67,6 +67,16 @@ def test_course_mat_digits(mnist20: Dataset) -> None:
     assert mnist20.name == "mnist20-5000.mat"
 
 
+def test_course_mat_with_labels_saved_as_digits_0_to_9(tmp_path: Path) -> None:
+    X = np.arange(12.0).reshape(3, 4)
+    scipy.io.savemat(tmp_path / "digits.mat", {"X": X, "y": [[0], [9], [3]]})
+    ds = data.load(tmp_path / "digits.mat")
+    assert ds.y.tolist() == [0, 9, 3]
+    np.testing.assert_array_equal(ds.X, X)
+    with pytest.raises(DataError, match=r"labels 0\.\.9: the course's layout"):
+        data.load_course_mat(tmp_path / "digits.mat", course_labels=True)
+
+
 def test_course_mat_keeps_course_labels_and_dtype() -> None:
     ds = data.load_course_mat(shared(MNIST20), course_labels=True, dtype=np.float32)
     assert ds.X.dtype == np.float32
@@ -289,7 +299,18 @@ BAD_INPUTS = {
         data.load,
         "2 non-finite",
     ),
-    "mat label 0": ("a.mat", write_mat(X=np.ones((2, 4)), y=[[0], [2]]), data.load, "out of range"),
+    "mat labels 0 and 10": (
+        "a.mat",
+        write_mat(X=np.ones((2, 4)), y=[[0], [10]]),
+        data.load,
+        "labels 0..10: the course's layout has labels 1..10 (10 for the digit 0), and digits",
+    ),
+    "mat label -1": (
+        "a.mat",
+        write_mat(X=np.ones((2, 4)), y=[[-1], [2]]),
+        data.load,
+        "out of range",
+    ),
     "mat label 2.5": ("a.mat", write_mat(X=np.ones((2, 4)), y=[[2.5], [2]]), data.load, "integers"),
     "mat label 11": ("a.mat", write_mat(X=np.ones((2, 4)), y=[[11], [2]]), data.load, "above 10"),
     "mat complex": ("a.mat", write_mat(X=np.ones((2, 4)) * 1j, y=[[1], [2]]), data.load, "complex"),

@@ -230,8 +230,8 @@ def _check_xy(X: np.ndarray, y: np.ndarray, source: object) -> None:
     require_finite(X, source, "X")
 
 
-def _labels(y: np.ndarray, source: object, *, low: int = 0) -> np.ndarray:
-    """Return numeric labels as int64 after checking they are integers in low.._MAX_LABEL."""
+def _labels(y: np.ndarray, source: object) -> np.ndarray:
+    """Return numeric labels as int64 after checking they are integers in 0.._MAX_LABEL."""
     if y.dtype.kind not in "iuf":
         raise DataError(f"{source}: labels must be integers, not dtype {y.dtype}")
     values = y.astype(np.float64)
@@ -241,11 +241,11 @@ def _labels(y: np.ndarray, source: object, *, low: int = 0) -> np.ndarray:
             f"{source}: labels must be integers; {np.count_nonzero(not_integer)} are not, "
             f"e.g. {values[not_integer][0]}"
         )
-    outside = (values < low) | (values > _MAX_LABEL)
+    outside = (values < 0) | (values > _MAX_LABEL)
     if outside.any():
         found = np.unique(y[outside])[:5].tolist()
         raise DataError(
-            f"{source}: labels out of range: expected integers {low}..{_MAX_LABEL}, found {found}"
+            f"{source}: labels out of range: expected integers 0..{_MAX_LABEL}, found {found}"
         )
     return values.astype(np.int64)
 
@@ -348,7 +348,8 @@ def load_course_mat(
     ----------
     path : str or Path
         A .mat file with ``X`` (m, n), each row a square image unrolled column-major, and
-        ``y`` (m, 1) labels 1..K, where 10 stands for the digit 0.
+        ``y`` (m, 1) labels 1..K, where 10 stands for the digit 0 (labels 0..9, as a file
+        saved from Python may hold, are taken as the digits they are).
     course_labels : bool
         Keep the labels as stored (1..10) instead of mapping them to digits 0..9.
     dtype : float64 or float32
@@ -368,12 +369,19 @@ def load_course_mat(
     # MATLAB has no 1-D arrays: a label vector arrives as (m, 1), or (1, m) if saved as a row.
     if y.ndim == 2 and 1 in y.shape:
         y = y.ravel()
-    y = _labels(y, path, low=1)
+    y = _labels(y, path)
     _check_xy(X, y, path)
     side = _square_side(X.shape[1])
     if side is None:
         raise DataError(f"{path}: wrong shape: {X.shape[1]} pixels per row is not a square image")
-    if not course_labels:
+    if (y == 0).any():
+        # Saved from Python with the digits themselves as labels: read them as they are.
+        if course_labels or y.max() > 9:
+            raise DataError(
+                f"{path}: labels {y.min()}..{y.max()}: the course's layout has labels 1..10 "
+                "(10 for the digit 0), and digits 0..9 are read as they are; these are neither"
+            )
+    elif not course_labels:
         if y.max() > 10:
             raise DataError(
                 f"{path}: labels out of range: {y.max()} is above 10 and cannot be mapped to "
