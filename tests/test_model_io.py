@@ -375,6 +375,10 @@ def test_export_refuses_what_the_course_cannot_read_or_what_exists(course_model,
     with pytest.raises(ModelFileError, match=r"weights.mat: file exists"):
         model_io.export_octave(course_model, path)
     model_io.export_octave(course_model, path, overwrite=True)
+    bare = random_model([4, 3, 10], list(range(10)), (2, 2), None)  # trained on bare arrays
+    with pytest.raises(ModelFileError, match=r"bare.mat: not written: .* pixel_order='F'"):
+        model_io.export_octave(bare, tmp_path / "bare.mat")
+    assert not (tmp_path / "bare.mat").exists()
 
 
 def test_import_refuses_foreign_or_mismatched_mat_files(tmp_path):

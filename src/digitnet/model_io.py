@@ -45,7 +45,7 @@ import digitnet
 from digitnet import data, network, settings
 from digitnet.files import write_atomically
 from digitnet.labels import COURSE_DIGITS, LabelMap
-from digitnet.model import Model
+from digitnet.model import UNKNOWN_LAYOUT, Model
 
 __all__ = ["FORMAT_VERSION", "ModelFileError", "export_octave", "import_octave", "load", "save"]
 
@@ -389,7 +389,8 @@ def export_octave(model: Model, path: str | Path, *, overwrite: bool = False) ->
     ----------
     model : Model
         A model with exactly two weight matrices (one hidden layer), sigmoid hidden units and
-        sigmoid outputs, like the course's (any other is refused: ``predict.m`` would misread it).
+        sigmoid outputs, like the course's, that knows its pixel order (any other is refused:
+        ``predict.m`` would misread it).
     path : str or Path
         Where to write, used as given (``scipy.io.savemat`` would append ``.mat`` to a bare name).
     overwrite : bool
@@ -411,6 +412,9 @@ def export_octave(model: Model, path: str | Path, *, overwrite: bool = False) ->
             f"{path}: the course's Octave code reads exactly Theta1 and Theta2; this model has "
             f"{len(model.thetas)} weight matrices (layer sizes {model.layer_sizes})"
         )
+    if model.pixel_order is None:
+        # predict.m reads images unrolled column-major; a guess could misread every pixel.
+        raise ModelFileError(f"{path}: not written: {UNKNOWN_LAYOUT}")
     theta1, theta2 = (np.array(theta, dtype=np.float64) for theta in model.thetas)
     if model.pixel_order == "C":
         # Column-major position j holds the pixel that row-major unrolling puts at index
