@@ -154,6 +154,11 @@ def test_bad_arrays_are_named():
         engine.Rows(X, Y, [3, 2, 2])
     with pytest.raises(ValueError, match=r"sample_weight must have shape \(5,\)"):
         engine.Rows(X, Y, [4, 2, 2], sample_weight=np.ones(4))
+    theta = np.zeros(network.n_params([4, 2, 2]))
+    for weights in ([1, 1, -1, 1, 1], [1, np.nan, 1, 1, 1], np.zeros(5)):
+        for evaluate in (engine.cost_and_gradient, network.cost_and_gradient):
+            with pytest.raises(ValueError, match="finite, non-negative, and not all zero"):
+                evaluate(theta, X, Y, 0.0, [4, 2, 2], sample_weight=np.array(weights))
 
 
 def test_mini_batch_rows_are_checked(course):

@@ -660,10 +660,17 @@ def check_arrays(X, Y, layer_sizes, sample_weight=None):
         raise ValueError(f"Y must have shape ({len(X)}, {K}) (one-hot targets), got {Y.shape}")
     if len(X) == 0:
         raise ValueError("X has no examples")
-    if sample_weight is not None:
-        sample_weight = np.asarray(sample_weight, dtype=X.dtype)
-        if sample_weight.shape != (len(X),):
-            raise ValueError(
-                f"sample_weight must have shape ({len(X)},), got {sample_weight.shape}"
-            )
-    return X, Y, sample_weight
+    return X, Y, check_sample_weight(sample_weight, len(X), X.dtype)
+
+
+def check_sample_weight(sample_weight, m: int, dtype) -> np.ndarray | None:
+    """``sample_weight`` as an ``(m,)`` array of ``dtype``, or a ValueError unless its values
+    are finite, non-negative and not all zero (their sum divides the cost)."""
+    if sample_weight is None:
+        return None
+    w = np.asarray(sample_weight, dtype=dtype)
+    if w.shape != (m,):
+        raise ValueError(f"sample_weight must have shape ({m},), got {w.shape}")
+    if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+        raise ValueError("sample_weight must be finite, non-negative, and not all zero")
+    return w

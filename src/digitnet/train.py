@@ -600,7 +600,7 @@ def train(
         )
     fingerprint = None if lazy else data_fingerprint(X, y)
     X, y = _check_data(X, y, dtype, "X", "y", lazy=lazy)
-    sample_weight = _check_sample_weight(sample_weight, len(X), dtype)
+    sample_weight = network.check_sample_weight(sample_weight, len(X), dtype)
     rng = np.random.default_rng(random_state)
     labels, layer_sizes, theta0 = initial_weights(
         initial, labels, y, X.shape[1], hidden_layer_sizes, rng, init_epsilon, dtype, activation
@@ -865,17 +865,6 @@ def _check_data(X, y, dtype, x_name, y_name, *, lazy=False) -> tuple[np.ndarray,
     if y.shape != (len(X),):
         raise ValueError(f"{y_name} must have shape ({len(X)},) to match {x_name}, got {y.shape}")
     return X, y
-
-
-def _check_sample_weight(sample_weight, m, dtype) -> np.ndarray | None:
-    if sample_weight is None:
-        return None
-    w = np.asarray(sample_weight, dtype=dtype)
-    if w.shape != (m,):
-        raise ValueError(f"sample_weight must have shape ({m},), got {w.shape}")
-    if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
-        raise ValueError("sample_weight must be finite, non-negative, and not all zero")
-    return w
 
 
 def initial_weights(
