@@ -59,6 +59,10 @@ def test_a_correct_solution_passes_every_part_in_its_conventions(name, conventio
         ("sigmoid_of_z_formula", {"sigmoid_gradient", "gradient", "regularized_gradient"}, "(1 - z"),
         ("backprop_of_a", {"gradient", "regularized_gradient"}, "sigmoid_gradient(a2)"),
         ("one_sided", {"numerical_gradient"}, "one-sided"),
+        ("central_over_e", {"numerical_gradient"}, "divided by e, which gives twice the gradient"),
+        ("no_regularization", {"regularized_cost", "regularized_gradient"}, "regularization term is missing"),
+        ("half_gradient_penalty", {"regularized_gradient"}, "the gradient's penalty uses lam/(2m)"),
+        ("second_bias_regularized", {"regularized_cost", "regularized_gradient"}, "bias column"),
         ("symmetric_init", {"rand_initialize_weights"}, "symmetry is never broken"),
     ],
 )  # fmt: skip

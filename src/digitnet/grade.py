@@ -85,6 +85,10 @@ HINTS = {
     "bias": "the bias column Theta[:, 0] is regularized; the penalty (and its gradient) leaves "
     "column 0 out",
     "lam_over_m": "the penalty uses lam/m; the cost's is lam/(2m) (only its gradient has lam/m)",
+    "no_penalty": "the regularization term is missing: the cost adds lam/(2m) times the sum of "
+    "the squared weights, the gradient (lam/m) Theta (bias columns left out of both)",
+    "half_gradient": "the gradient's penalty uses lam/(2m); the derivative of lam/(2m) Theta^2 "
+    "is (lam/m) Theta",
     "missing_m": "missing 1/m: the cost and its gradient are averages over the m examples",
     "order": "nn_params are read {read} but the gradient is unrolled {written}; unroll grad the "
     "same way as nn_params",
@@ -96,6 +100,8 @@ HINTS = {
     "z where a was meant: compute g(z) (1 - g(z))",
     "one_sided": "a one-sided numerical gradient (J(theta + e) - J(theta)) / e, whose error "
     "shrinks only like e; use (J(theta + e) - J(theta - e)) / (2e)",
+    "central_over_e": "the central difference J(theta + e) - J(theta - e) is divided by e, which "
+    "gives twice the gradient; divide by 2e",
     "shift": "predict returns labels {got}, shifted by one from the labels {want} that your "
     "nn_cost_function reads",
     "ten": "predict returns 0 for the last output unit, where your nn_cost_function reads label K "
@@ -727,21 +733,30 @@ def _describe(trials: Sequence[Trial], worst: Trial) -> str:
 # --- the mistakes' values ------------------------------------------------------------------------
 
 
-def _penalty(case: NetCase, with_bias: bool) -> float:
-    """``lam/(2m) sum Theta^2`` over the weights, the bias column included or not."""
-    start = 0 if with_bias else 1
-    total = sum(float(np.sum(theta[:, start:] ** 2)) for theta in case.thetas)
-    return case.lam / (2 * len(case.X)) * total
+def _penalties(case: NetCase, biases: Sequence[bool]) -> list[float]:
+    """``lam/(2m) sum Theta_l^2`` of each layer, its bias column included where ``biases[l]``."""
+    scale = case.lam / (2 * len(case.X))
+    return [
+        scale * float(np.sum(theta[:, 0 if bias else 1 :] ** 2))
+        for theta, bias in zip(case.thetas, biases)
+    ]
 
 
-def _penalty_gradient(case: NetCase, with_bias: bool) -> list[np.ndarray]:
+def _penalty_gradient(case: NetCase, biases: Sequence[bool]) -> list[np.ndarray]:
+    """``(lam/m) Theta_l`` of each layer, its bias column zeroed unless ``biases[l]``."""
     grads = []
-    for theta in case.thetas:
+    for theta, bias in zip(case.thetas, biases):
         grad = case.lam / len(case.X) * theta
-        if not with_bias:
+        if not bias:
             grad[:, 0] = 0
         grads.append(grad)
     return grads
+
+
+def _bias_choices(n_layers: int) -> list[tuple[bool, ...]]:
+    """Every layer's bias regularized, then each layer's alone: the ways to get column 0 wrong."""
+    alone = [tuple(k == layer for k in range(n_layers)) for layer in range(n_layers)]
+    return [(True,) * n_layers, *alone]
 
 
 def _backprop_with(
@@ -777,11 +792,16 @@ def _net_trials(
             network.pack(case.thetas), case.X, case.Y, 0.0, case.sizes
         )
         m = len(case.X)
+        no_bias = (False,) * len(case.thetas)
         if pick == 0:
-            P, bias = _penalty(case, False), _penalty(case, True) - _penalty(case, False)
+            P = sum(_penalties(case, no_bias))
             mistakes = _arrays(
                 [
-                    (HINTS["bias"], J + bias),
+                    (HINTS["bias"], J0 + sum(_penalties(case, b)))
+                    for b in _bias_choices(len(case.thetas))
+                ]
+                + [
+                    (HINTS["no_penalty"], J0),
                     (HINTS["lam_over_m"], J0 + 2 * P),
                     (HINTS["missing_m"], m * J0 + P),
                     (HINTS["missing_m"], m * J),
@@ -789,13 +809,17 @@ def _net_trials(
             )
             trials.append(Trial(np.asarray(J), answer, 0, mistakes))
             continue
-        penalty = _penalty_gradient(case, False)
-        bias_penalty = _penalty_gradient(case, True)
+        penalty = _penalty_gradient(case, no_bias)
         unpacked0 = network.unpack(grad0, case.sizes)
         of_a = _backprop_with(case, lambda z, a: network.sigmoid_gradient(a))
         z_formula = _backprop_with(case, lambda z, a: z * (1 - z))
         variants = [
-            (HINTS["bias"], [g + p for g, p in zip(unpacked0, bias_penalty)]),
+            (HINTS["bias"], [g + p for g, p in zip(unpacked0, _penalty_gradient(case, b))])
+            for b in _bias_choices(len(case.thetas))
+        ]
+        variants += [
+            (HINTS["no_penalty"], unpacked0),
+            (HINTS["half_gradient"], [g + p / 2 for g, p in zip(unpacked0, penalty)]),
             (HINTS["missing_m"], [m * g + p for g, p in zip(unpacked0, penalty)]),
             (HINTS["missing_m"], [m * (g + p) for g, p in zip(unpacked0, penalty)]),
             (HINTS["of_a"], [g + p for g, p in zip(of_a, penalty)]),
@@ -922,6 +946,7 @@ def _numeric_part(plan: Plan, answers: Sequence[Answer]) -> PartResult:
             return network.cost_and_gradient(t, case.X, case.Y, case.lam, case.sizes)[0]
 
         mistakes = [(HINTS["one_sided"], _one_sided(J, theta, e)) for e in (1e-4, -1e-4)]
+        mistakes.append((HINTS["central_over_e"], 2 * grad))
         trials.append(Trial(grad, answers[i], 0, mistakes, atol=NUMERIC_ATOL))
     return judge("numerical_gradient", trials)
 
