@@ -121,6 +121,12 @@ def test_transparent_and_16_bit_images_read_like_plain_ones(mnist_test, tmp_path
     la = Image.merge("LA", [Image.new("L", (60, 60), 0), Image.fromarray(strokes)])
     transparent = preprocess.read_image(_save(la, tmp_path / "b.png"))
     np.testing.assert_allclose(transparent, expected, atol=1 / 255)
+    # White strokes the same way: laid on black, the light-ink picture of the same digit.
+    light = preprocess.read_image(_save(on_paper(image, (60, 60), False), tmp_path / "l.png"))
+    white = Image.merge("LA", [Image.new("L", (60, 60), 255), Image.fromarray(strokes)])
+    np.testing.assert_allclose(
+        preprocess.read_image(_save(white, tmp_path / "w.png")), light, atol=1 / 255
+    )
     deep = Image.fromarray(np.asarray(expected * 65535, np.uint16))  # a 16-bit scan
     np.testing.assert_allclose(preprocess.read_image(_save(deep, tmp_path / "c.png")), expected)
 

@@ -127,10 +127,21 @@ def _gray(image: Image.Image) -> Image.Image:
         # 16-bit scans: convert("L") would clip every value above 255 to white.
         return image if image.mode in ("I", "F") else image.convert("I")
     if "A" in image.getbands() or "transparency" in image.info:
-        # Drawings exported from a canvas are often dark strokes on a transparent background.
         rgba = image.convert("RGBA")
-        image = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba)
+        image = Image.alpha_composite(Image.new("RGBA", rgba.size, _sheet(rgba)), rgba)
     return image.convert("L")
+
+
+def _sheet(rgba: Image.Image) -> str:
+    """The color to lay a transparent image on. Drawings exported from a canvas are strokes on a
+    transparent sheet, dark or light: under mostly transparent pixels, the color that contrasts
+    with what is opaque (black under light strokes, else white); under a mostly opaque picture
+    (a scan with a transparent margin), white paper."""
+    alpha = np.asarray(rgba.getchannel("A"), dtype=np.float64)
+    if alpha.mean() >= 127.5 or not alpha.any():
+        return "white"
+    gray = np.asarray(rgba.convert("L"), dtype=np.float64)
+    return "black" if (gray * alpha).sum() / alpha.sum() > 127.5 else "white"
 
 
 def _full_scale(image: Image.Image) -> float:
