@@ -196,7 +196,7 @@ def _paper(image: np.ndarray) -> np.ndarray:
     return rows + cols - (top + bottom + left + right) / 4
 
 
-def to_mnist(image: np.ndarray, *, invert: bool | None = None) -> np.ndarray:
+def to_mnist(image: np.ndarray, *, invert: bool | None = None, clean: bool = False) -> np.ndarray:
     """Lay out a picture of one digit the way MNIST's digits are.
 
     Parameters
@@ -206,6 +206,10 @@ def to_mnist(image: np.ndarray, *, invert: bool | None = None) -> np.ndarray:
     invert : bool or None
         True if the ink is darker than the paper. None decides from the border: a background
         brighter than halfway between the image's darkest and brightest value means dark ink.
+    clean : bool
+        The background is exactly 0 once ink is bright: a drawing pad's black, a data set's
+        rows. Without it the paper's level is estimated from the border, as a photo needs, and
+        a digit drawn large enough to touch the edges would pass for paper.
 
     Returns
     -------
@@ -223,10 +227,12 @@ def to_mnist(image: np.ndarray, *, invert: bool | None = None) -> np.ndarray:
     # Paper -> 0 and the brightest ink -> 1. Paper in a photo is unevenly lit, gray and grainy:
     # the zero level is the paper's plane plus 3 robust standard deviations of what is left on
     # the border (both are 0 for a clean image).
-    image = image - _paper(image)
-    border = _border(image)
-    background = np.median(border)
-    floor = background + 3 * 1.4826 * np.median(np.abs(border - background))
+    floor = 0.0
+    if not clean:
+        image = image - _paper(image)
+        border = _border(image)
+        background = np.median(border)
+        floor = background + 3 * 1.4826 * np.median(np.abs(border - background))
     peak = image.max()
     if peak - floor < _MIN_CONTRAST:
         raise ImageError("no ink: the image is blank (nothing stands out from the background)")
@@ -336,7 +342,9 @@ def _fill_frame(mnist28: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 # The whole pipeline
 
 
-def prepare(image: np.ndarray, model: Model, *, invert: bool | None = None) -> np.ndarray:
+def prepare(
+    image: np.ndarray, model: Model, *, invert: bool | None = None, clean: bool = False
+) -> np.ndarray:
     """Turn a picture of one digit into the input row ``model`` reads.
 
     Parameters
@@ -346,15 +354,17 @@ def prepare(image: np.ndarray, model: Model, *, invert: bool | None = None) -> n
         ``np.reshape(pixels, (height, width))``.
     model : Model
         Supplies ``image_shape`` and ``pixel_order``.
-    invert : bool or None
-        See :func:`to_mnist`; pass False for images known to be ink-bright like MNIST.
+    invert, clean : bool or None, bool
+        See :func:`to_mnist`; pass ``invert=False, clean=True`` for images known to be
+        ink-bright on black like MNIST's.
 
     Returns
     -------
     np.ndarray
         (n,) float64, ready for ``model.predict_proba(row[None, :])``.
     """
-    return to_model_input(to_mnist(image, invert=invert), model.image_shape, model.pixel_order)
+    mnist = to_mnist(image, invert=invert, clean=clean)
+    return to_model_input(mnist, model.image_shape, model.pixel_order)
 
 
 class LayoutError(ValueError):
@@ -421,7 +431,7 @@ def as_model_rows(
     rows = []
     for number, image in enumerate(upright_images(X, shape, pixel_order)):
         try:
-            rows.append(prepare(np.clip(image, 0, 1), model, invert=False))
+            rows.append(prepare(np.clip(image, 0, 1), model, invert=False, clean=True))
         except ImageError as err:
             raise ImageError(f"row {number} of the data: {err}") from err
     return np.array(rows, dtype=X.dtype)

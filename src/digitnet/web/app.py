@@ -8,7 +8,7 @@ web) and a small JSON API over one :class:`~digitnet.model.Model`:
     units; a second tab with random test digits and the model card.
 ``POST /api/predict``
     Read one image: JSON ``{"pixels": [...], "width": W, "height": H}`` (row-major grayscale in
-    [0, 1], ink bright as in MNIST), a raw ``image/png`` or ``image/jpeg`` body, or a
+    [0, 1], ink bright on black as in MNIST), a raw ``image/png`` or ``image/jpeg`` body, or a
     ``multipart/form-data`` upload with the PNG or JPEG in the field ``file``. The image goes through :func:`digitnet.preprocess.prepare`,
     the same path as ``digitnet predict``.
 ``GET /api/model``, ``GET /api/weights``, ``GET /api/samples``, ``GET /healthz``
@@ -365,7 +365,11 @@ class _Reader:
     def read(self, image: np.ndarray, *, ink_bright: bool) -> Prediction:
         """Preprocess one (h, w) image as ``digitnet predict`` does and run the network on it."""
         try:
-            x = preprocess.prepare(image, self.model, invert=False if ink_bright else None)
+            # The pad's strokes are bright on exact black: no paper level to guess from its
+            # edges, which a digit drawn large touches.
+            x = preprocess.prepare(
+                image, self.model, invert=False if ink_bright else None, clean=ink_bright
+            )
         except preprocess.ImageError as err:
             raise ApiError(422, f"the image cannot be read as a digit: {err}") from err
         x = np.asarray(x, dtype=self.model.dtype)[None, :]
@@ -624,9 +628,10 @@ def create_app(
         "/api/predict",
         response_model=Prediction,
         summary="Read one image",
-        description="JSON pixels (ink bright, values in [0, 1]), a raw PNG or JPEG body, or a "
+        description="JSON pixels (ink bright on black, values in [0, 1]), a raw PNG or JPEG body, or a "
         f"multipart upload with the PNG or JPEG in `file`. Images up to {MAX_SIDE}x{MAX_SIDE}, "
-        f"bodies up to {MAX_BODY_BYTES} bytes. JSON pixels are read as ink bright; a PNG or "
+        f"bodies up to {MAX_BODY_BYTES} bytes. JSON pixels are read as ink bright on a background "
+        "of exactly 0, as the drawing pad sends them; a PNG or "
         "JPEG may be either way round (the border decides, as in `digitnet predict`).",
         openapi_extra={"requestBody": request_body},
         responses=_ERRORS,
