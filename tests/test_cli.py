@@ -83,6 +83,28 @@ def test_an_output_that_could_not_be_written_is_refused_before_training(tmp_path
     assert result.returncode == 2 and "is a directory" in result.stderr
 
 
+def test_a_lost_cluster_saves_the_weights_reached_and_exits_with_an_error(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from digitnet import cli, model_io
+    from digitnet import train as training
+
+    def cluster_lost_after_training(X, y, scheduler, workers, common, progress):
+        # As train.train returns when the scheduler goes away (tests/test_distributed.py).
+        model = training.train(X, y, progress=progress, **common)
+        model.info["stop_reason"] = "cluster_lost"
+        return model
+
+    monkeypatch.setattr(cli, "_train_on_cluster", cluster_lost_after_training)
+    out = tmp_path / "m.npz"
+    result = CliRunner().invoke(
+        cli.main, ["train", "--workers", "1", "--max-iter", "2", "--out", str(out)]
+    )
+    assert result.exit_code == 1
+    assert "the Dask cluster was lost after 2 iterations" in result.output
+    assert model_io.load(out).info["stop_reason"] == "cluster_lost"
+
+
 def test_a_file_that_takes_the_name_during_training_is_kept_and_the_model_saved_beside(
     tmp_path, capsys
 ):
@@ -97,6 +119,24 @@ def test_a_file_that_takes_the_name_during_training_is_kept_and_the_model_saved_
     assert out.read_bytes() == b"written while training ran"
     np.testing.assert_array_equal(model_io.load(saved).thetas[0], model.thetas[0])
     assert "m.npz appeared while training; saving to" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["--max-checks", "0"], "--max-checks"),
+        (["--classes", "1"], "--classes"),
+        (["--examples", "0"], "--examples"),
+        (["--hidden", "0"], "--hidden"),
+        (["--lam", "-1"], "--lam"),
+        (["--lam", "nan"], "--lam"),
+        (["--seed", "-1"], "--seed"),
+    ],
+)
+def test_gradcheck_refuses_settings_that_would_check_nothing_or_fail_for_nothing(args, named):
+    result = run("gradcheck", *args, check=False)
+    assert result.returncode == 2, result.stdout
+    assert named in result.stderr and "ok" not in result.stdout
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
@@ -488,6 +528,11 @@ def test_the_same_seed_gives_the_same_weights_through_every_door(tmp_path):
         (["--solver", "adam", "--epochs", "0"], ["--epochs must be >= 1"]),
         (["--solver", "adam", "--workers", "2"], ["--workers"]),
         (["--workers", "2", "--threads", "2"], ["--threads", "--workers"]),
+        (["--seed", "-1"], ["--seed must be a non-negative int"]),
+        (["--test-size", "-0.1"], ["--test-size"]),
+        (["--test-size", "1"], ["--test-size"]),
+        (["--threads", "0"], ["--threads"]),
+        (["--chunk-size", "0"], ["--chunk-size"]),
     ],
 )
 def test_usage_errors_name_the_flags_before_any_data_is_read(tmp_path, args, named):

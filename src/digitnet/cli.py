@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import math
 import signal
 import sys
 from collections.abc import Iterator
@@ -273,7 +274,7 @@ def _apply_recipe(name: str, chosen: dict, epochs: int | None, dtype: str):
 )
 @click.option(
     "--test-size",
-    type=float,
+    type=click.FloatRange(0, 1, max_open=True),
     default=0.2,
     show_default=True,
     help="Stratified test split when --data has no test set.",
@@ -282,7 +283,9 @@ def _apply_recipe(name: str, chosen: dict, epochs: int | None, dtype: str):
     "--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True
 )
 @click.option(
-    "--threads", type=int, help="Threads evaluating rows, one BLAS thread each [all cores]."
+    "--threads",
+    type=click.IntRange(min=1),
+    help="Threads evaluating rows, one BLAS thread each [all cores].",
 )
 @click.option(
     "--out",
@@ -302,7 +305,9 @@ def _apply_recipe(name: str, chosen: dict, epochs: int | None, dtype: str):
     help="Continue from this model (the same network: no --hidden); --out may be the same file.",
 )
 @click.option(
-    "--chunk-size", type=int, help="Evaluate at most this many rows at a time (memory bound)."
+    "--chunk-size",
+    type=click.IntRange(min=1),
+    help="Evaluate at most this many rows at a time (memory bound).",
 )
 @click.option(
     "--scheduler",
@@ -439,6 +444,11 @@ def train(
         )
     if info["stop_reason"] == "interrupted":
         sys.exit(130)
+    if info["stop_reason"] == "cluster_lost":
+        raise RuntimeError(
+            f"the Dask cluster was lost after {info['n_iter']} iterations; the weights reached "
+            f"are saved in {out} (--resume {out} continues)"
+        )
 
 
 def _family_words(chosen: dict) -> str:
@@ -725,19 +735,28 @@ def predict(model_path, images, as_json):
 
 
 @main.command()
-@click.option("--inputs", type=int, default=3, show_default=True, help="Input units.")
-@click.option("--hidden", type=int, multiple=True, help="Hidden layer size; repeat for more. [5]")
-@click.option("--classes", type=int, default=3, show_default=True, help="Output units.")
-@click.option("--examples", type=int, default=5, show_default=True)
-@click.option("--lam", type=float, default=0.0, show_default=True)
+@click.option(
+    "--inputs", type=click.IntRange(min=1), default=3, show_default=True, help="Input units."
+)
+@click.option(
+    "--hidden",
+    type=click.IntRange(min=1),
+    multiple=True,
+    help="Hidden layer size; repeat for more. [5]",
+)
+@click.option(
+    "--classes", type=click.IntRange(min=2), default=3, show_default=True, help="Output units."
+)
+@click.option("--examples", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--lam", type=click.FloatRange(min=0), default=0.0, show_default=True)
 @click.option(
     "--max-checks",
-    type=int,
+    type=click.IntRange(min=1),
     default=2000,
     show_default=True,
     help="Check a random sample of this many weights in larger networks.",
 )
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @_setting_option("activation")
 @_setting_option("output")
 def gradcheck(inputs, hidden, classes, examples, lam, max_checks, seed, activation, output):
@@ -752,6 +771,8 @@ def gradcheck(inputs, hidden, classes, examples, lam, max_checks, seed, activati
     from digitnet import gradcheck as checker
     from digitnet import network
 
+    if not math.isfinite(lam):
+        raise click.BadParameter(f"must be a finite number, not {lam}", param_hint="'--lam'")
     sizes = [inputs, *(hidden or (5,)), classes]
     rng = np.random.default_rng(seed)
     theta = network.initialize(sizes, rng, epsilon=1.0)
@@ -1013,7 +1034,7 @@ def _write_report(model, X, y, name, out, force, title) -> None:
 @click.option(
     "--processes", type=click.IntRange(min=1), help="Processes to use (default: one per core)."
 )
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -1108,7 +1129,9 @@ def recipes_command():
     show_default=True,
     help="Seconds SOLUTION may take to import, and for each part.",
 )
-@click.option("--seed", type=int, help="Seed of the generated test cases [fresh each run].")
+@click.option(
+    "--seed", type=click.IntRange(min=0), help="Seed of the generated test cases [fresh each run]."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def grade_command(solution, timeout, seed, as_json):
     """Grade your own solution of the exercise (SOLUTION.py), offline, with hints.
