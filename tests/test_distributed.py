@@ -264,6 +264,29 @@ def test_dask_with_weights_float32_and_an_npy_source(client, tmp_path):
     assert_same((J, grad), expected, tol=1e-6)
 
 
+def test_a_scattered_array_is_refused_with_what_to_give(client):
+    _, X, Y = random_problem(9, [30, 12, 5], 100)
+    with pytest.raises(ValueError, match=r"2-D array \(m, n\) of numbers, got a Future"):
+        train(client.scatter(X), Y.argmax(axis=1), client=client, max_iter=1)
+
+
+def test_empty_row_chunks_are_merged_away(client):
+    sizes = [30, 12, 5]
+    theta, X, Y = random_problem(7, sizes, 1000, np.float64)
+    w = np.random.default_rng(8).uniform(0, 2, len(X))
+    rows = (300, 0, 300, 300, 0, 100)
+    placement = distributed.DaskRows(
+        distributed.to_dask(X, 300).rechunk((rows, (30,))),
+        distributed.to_dask(Y, 300).rechunk((rows, (5,))),
+        client,
+        sizes,
+        sample_weight=distributed.to_dask(w, 300).rechunk((rows,)),
+    )
+    assert placement.chunks == (300, 300, 300, 100)
+    expected = engine.cost_and_gradient(theta, X, Y, 0.5, sizes, sample_weight=w, chunk_size=300)
+    assert_same(engine.Objective(placement, 0.5, sizes)(theta), expected)
+
+
 def test_dask_refuses_mismatched_chunks(course_problem, client):
     _, X, Y = course_problem
     with pytest.raises(ValueError, match="same row chunks"):

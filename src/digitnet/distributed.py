@@ -299,14 +299,18 @@ class DaskRows:
             raise ValueError(
                 f"X and Y must have the same row chunks, got {X.chunks[0]} and {Y.chunks[0]}"
             )
+        if sample_weight is not None and sample_weight.chunks[0] != X.chunks[0]:
+            raise ValueError("sample_weight must have the row chunks of X")
         dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.dtype(np.float64)
-        X, Y = X.astype(dtype).rechunk({1: -1}), Y.astype(dtype).rechunk({1: -1})
+        # Empty row chunks (left by filtering or rechunking) hold nothing to add: merged away.
+        rows = tuple(size for size in X.chunks[0] if size)
+        X, Y = X.astype(dtype).rechunk({0: rows, 1: -1}), Y.astype(dtype).rechunk({0: rows, 1: -1})
         self.client, self.layer_sizes = client, list(layer_sizes)
         self.activation, self.output = activation, output
         self.dtype, self.chunks, self.n_rows = dtype, X.chunks[0], int(X.shape[0])
-        arrays = [X, Y] if sample_weight is None else [X, Y, sample_weight.astype(dtype)]
-        if sample_weight is not None and sample_weight.chunks[0] != X.chunks[0]:
-            raise ValueError("sample_weight must have the row chunks of X")
+        arrays = [X, Y]
+        if sample_weight is not None:
+            arrays.append(sample_weight.astype(dtype).rechunk({0: rows}))
         # One future per chunk, in chunk order, held on the workers for as long as this object
         # lives; aligned once here, so that _block_sums copies nothing unless a chunk has moved.
         arrays = [a.map_blocks(_aligned, dtype=a.dtype) for a in arrays]

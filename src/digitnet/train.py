@@ -598,8 +598,8 @@ def train(
             "validation_fraction (or early_stopping without validation_data) would split a dask X; "
             "give validation_data (X_val, y_val) instead"
         )
-    fingerprint = None if lazy else data_fingerprint(X, y)
     X, y = _check_data(X, y, dtype, "X", "y", lazy=lazy)
+    fingerprint = None if lazy else data_fingerprint(X, y)  # as evaluate loads it: in dtype
     sample_weight = network.check_sample_weight(sample_weight, len(X), dtype)
     rng = np.random.default_rng(random_state)
     labels, layer_sizes, theta0 = initial_weights(
@@ -851,9 +851,13 @@ def _check_data(X, y, dtype, x_name, y_name, *, lazy=False) -> tuple[np.ndarray,
     A ``lazy`` X (a dask array) keeps its values where they are: only its shape and dtype are
     checked here, its values by the workers that compute them (``distributed.DaskRows``).
     """
+    given = type(X).__name__
     X, y = (X if lazy else np.asarray(X)), np.asarray(y)
     if X.ndim != 2 or 0 in X.shape:
-        raise ValueError(f"{x_name} must be a non-empty 2-D array (m, n), got shape {X.shape}")
+        raise ValueError(
+            f"{x_name} must be a non-empty 2-D array (m, n) of numbers, got a {given} of shape "
+            f"{X.shape}"
+        )
     if X.dtype.kind not in "biuf":
         raise ValueError(f"{x_name} must hold numbers, got dtype {X.dtype}")
     if not lazy:
