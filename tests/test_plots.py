@@ -201,6 +201,10 @@ def test_learning_curves_picture(tmp_path):
     fig = plots.plot_learning_curves(synthetic_history())
     assert [ax.get_title() for ax in fig.axes] == ["Cost", "Accuracy", "Gradient norm"]
     assert fig.axes[0].get_yscale() == "log"  # cost spans 7 -> 0.25
+    # Training's J carries the penalty, validation's cross-entropy does not: the legend says so.
+    legend = [text.get_text() for text in fig.axes[0].get_legend().get_texts()]
+    assert legend[0].startswith("training J (with penalty)")
+    assert legend[1].startswith("validation (no penalty)")
     save_and_check(fig, tmp_path / "curves.png")
 
 

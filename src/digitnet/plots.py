@@ -349,8 +349,9 @@ def plot_learning_curves(
 ) -> Figure:
     """Draw how training went: cost, accuracy and gradient norm per iteration (or epoch).
 
-    Panels appear for the columns present with at least one finite value: cost (``"cost"``,
-    ``"val_cost"``), accuracy (``"accuracy"`` or ``"train_accuracy"``, ``"val_accuracy"``; the
+    Panels appear for the columns present with at least one finite value: cost (``"cost"``, the
+    training objective with its L2 penalty, and ``"val_cost"``, the validation cross-entropy
+    without it: with ``lam > 0`` they differ by the penalty), accuracy (``"accuracy"`` or ``"train_accuracy"``, ``"val_accuracy"``; the
     best validation accuracy is marked) and ``"grad_norm"``. Cost and gradient norm use a log
     scale when they span a factor 10 or more.
 
@@ -378,7 +379,12 @@ def plot_learning_curves(
     if train_accuracy is None:
         train_accuracy = _finite(history, "train_accuracy")
     curves = {
-        "Cost": [("training", cost), ("validation", _finite(history, "val_cost"))],
+        # Not the same quantity: what training minimizes carries the L2 penalty, the validation
+        # cross-entropy does not, so with lam > 0 validation can sit below training.
+        "Cost": [
+            ("training J (with penalty)", cost),
+            ("validation (no penalty)", _finite(history, "val_cost")),
+        ],
         "Accuracy": [
             ("training", train_accuracy),
             ("validation", _finite(history, "val_accuracy")),

@@ -193,5 +193,8 @@ def _learning_curves(model: Model) -> str:
         return "<p>This model has no training history (imported weights).</p>"
     return _figure(
         plots.plot_learning_curves(model.history),
-        "Cost and accuracy per iteration (validation when a validation set was held out).",
+        "Cost and accuracy per iteration (validation when a validation set was held out). The "
+        "training cost is what training minimizes, with the L2 penalty; the validation cost is "
+        "the cross-entropy alone, so it may lie below the training cost without saying the "
+        "network generalizes well: compare the accuracies.",
     )
