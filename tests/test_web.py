@@ -720,6 +720,13 @@ def test_draw_in_a_real_browser(mnist_model_path, tmp_path):
             sync_api.expect(winner).to_have_text("0", timeout=10_000)
             hidden = json.loads(urllib.request.urlopen(f"{url}/api/model").read())["layer_sizes"][1]
             assert page.locator("#tiles .tile").count() == hidden
+            # Activations beyond [0, 1] (relu, tanh) are scaled into it for the picture.
+            assert page.evaluate("levels([-2, 0.5, 4])") == [0.5, 0.125, 1]
+            assert page.evaluate("levels([0.25, 1])") == [0.25, 1]
+            widths = page.locator("#tiles .act div").evaluate_all(
+                "bars => bars.map(b => b.style.width)"
+            )
+            assert all(0 <= float(width.rstrip("%")) <= 100 for width in widths), widths
             page.screenshot(path=tmp_path / "draw-zero.png", full_page=True)
 
             page.click("#tab-test")
