@@ -208,6 +208,12 @@ def test_learning_curves_picture(tmp_path):
     save_and_check(fig, tmp_path / "curves.png")
 
 
+def test_learning_curves_of_a_mini_batch_solver_count_epochs():
+    fig = plots.plot_learning_curves(synthetic_history(20), step="epoch")
+    assert {ax.get_xlabel() for ax in fig.axes} == {"epoch"}
+    assert fig._suptitle.get_text() == "Learning curves (20 epochs)"
+
+
 def test_learning_curves_without_validation_leave_out_the_empty_panel(tmp_path):
     fig = plots.plot_learning_curves(synthetic_history(validation=False))
     assert [ax.get_title() for ax in fig.axes] == ["Cost", "Gradient norm"]

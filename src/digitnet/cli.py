@@ -403,7 +403,7 @@ def train(
         dtype=dtype,
         chunk_size=chunk_size,
     )
-    progress = _Progress(iterations, "iteration" if full_batch else "epoch")
+    progress = _Progress(iterations, settings.step_word(solver))
     try:
         with _sigterm_as_interrupt():
             if on_cluster:
@@ -926,7 +926,9 @@ def show(kind, model_path, data, split, out, force, show_window, labels, all_row
         fig = (
             plots.plot_hidden_units(model)
             if kind == "hidden"
-            else plots.plot_learning_curves(model.history)
+            else plots.plot_learning_curves(
+                model.history, step=settings.step_word(model.info.get("solver"))
+            )
         )
     elif kind == "data":
         dataset = _load_data(data, split, "float64" if model is None else str(model.dtype))

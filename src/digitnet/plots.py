@@ -345,7 +345,11 @@ def _finite(history: Mapping[str, np.ndarray], key: str) -> np.ndarray | None:
 
 
 def plot_learning_curves(
-    history: Mapping[str, np.ndarray], *, title: str | None = None, fig: Figure | None = None
+    history: Mapping[str, np.ndarray],
+    *,
+    step: str | None = None,
+    title: str | None = None,
+    fig: Figure | None = None,
 ) -> Figure:
     """Draw how training went: cost, accuracy and gradient norm per iteration (or epoch).
 
@@ -360,6 +364,9 @@ def plot_learning_curves(
     history : mapping of str to array_like
         Columns of equal length, e.g. ``Model.history``. The x axis is ``"epoch"`` if present,
         else ``"iteration"``, else 1, 2, ...
+    step : str, optional
+        What one row is, for the x axis: ``"iteration"`` or ``"epoch"``
+        (``settings.step_word(model.info["solver"])``); by default the name of the x column.
     title : str, optional
         Figure title.
     fig : matplotlib.figure.Figure, optional
@@ -375,6 +382,7 @@ def plot_learning_curves(
     if cost is None:
         raise ValueError(f"the history has no 'cost' values (columns: {sorted(history)})")
     x = np.arange(1, len(cost) + 1) if x_key is None else np.asarray(history[x_key])
+    step = step or x_key or "step"
     train_accuracy = _finite(history, "accuracy")
     if train_accuracy is None:
         train_accuracy = _finite(history, "train_accuracy")
@@ -413,7 +421,7 @@ def plot_learning_curves(
                 label=f"{label}, {final}" if label else final,
             )
         ax.set_title(name)
-        ax.set_xlabel(x_key or "step")
+        ax.set_xlabel(step)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(True, alpha=0.3)
         if name == "Accuracy":
@@ -422,7 +430,7 @@ def plot_learning_curves(
         else:
             _log_y_if_wide(ax, np.concatenate([y for _, y in lines]))
         ax.legend()
-    fig.suptitle(title or f"Learning curves ({len(x)} {x_key or 'step'}s)")
+    fig.suptitle(title or f"Learning curves ({len(x)} {step}s)")
     return fig
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from digitnet import plots
+from digitnet import plots, settings
 from digitnet.architecture import describe
 from digitnet.files import write_atomically
 from digitnet.model import Model
@@ -192,8 +192,11 @@ def _learning_curves(model: Model) -> str:
     if not len(model.history.get("cost", [])):
         return "<p>This model has no training history (imported weights).</p>"
     return _figure(
-        plots.plot_learning_curves(model.history),
-        "Cost and accuracy per iteration (validation when a validation set was held out). The "
+        plots.plot_learning_curves(
+            model.history, step=settings.step_word(model.info.get("solver"))
+        ),
+        f"Cost and accuracy per {settings.step_word(model.info.get('solver'))} (validation when "
+        "a validation set was held out). The "
         "training cost is what training minimizes, with the L2 penalty; the validation cost is "
         "the cross-entropy alone, so it may lie below the training cost without saying the "
         "network generalizes well: compare the accuracies.",

@@ -28,6 +28,14 @@ from typing import Any
 
 SOLVERS = ("lbfgs", "cg", "adam", "sgd")
 FULL_BATCH = ("lbfgs", "cg")
+
+
+def step_word(solver: str | None) -> str:
+    """What one step of ``solver`` (one history row) is called: an iteration of the full batch
+    (lbfgs, cg), an epoch of mini-batches (adam, sgd)."""
+    return "iteration" if solver in FULL_BATCH or solver is None else "epoch"
+
+
 # The names of network.HIDDEN_ACTIVATIONS and network.OUTPUT_LOSSES (a test keeps them equal;
 # settings imports nothing heavy, so the command line starts fast).
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu")
