@@ -347,6 +347,19 @@ def test_export_rearranges_a_row_major_digit_model_for_the_course(tmp_path):
     )
 
 
+def test_a_square_model_of_any_size_comes_back_from_octave_without_being_told_its_shape(
+    tmp_path,
+):
+    model = random_model([64, 6, 10], list(range(10)), (8, 8), "C")  # scikit-learn's digits
+    images = np.random.default_rng(4).uniform(size=(100, 8, 8))
+    back = model_io.import_octave(model_io.export_octave(model, tmp_path / "digits.mat"))
+    assert (back.image_shape, back.pixel_order) == ((8, 8), "F")
+    np.testing.assert_array_equal(
+        back.predict(images.transpose(0, 2, 1).reshape(100, 64)),
+        model.predict(images.reshape(100, 64)),
+    )
+
+
 def test_float_digit_labels_are_exported_in_the_course_order(tmp_path):
     # Labels read from a float array (0.0..9.0), in an order that is not the course's.
     model = random_model([12, 6, 10], [float(d) for d in range(10)], (3, 4), "C", seed=6)

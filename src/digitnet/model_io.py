@@ -309,7 +309,7 @@ def import_octave(
     path: str | Path,
     *,
     labels: Sequence | LabelMap = COURSE_DIGITS,
-    image_shape: tuple[int, int] = (20, 20),
+    image_shape: tuple[int, int] | None = None,
     pixel_order: str = "F",
 ) -> Model:
     """Read the course's weights (``Theta1``, ``Theta2``, ...) from a ``.mat`` file as a model.
@@ -321,8 +321,10 @@ def import_octave(
     labels : sequence or LabelMap
         The label of each output unit. The default fits the course: unit ``k`` is the digit
         ``(k + 1) % 10`` (the course's label ``k + 1``, with 10 meaning the digit 0).
-    image_shape : (int, int)
-        ``(height, width)`` of an input image; the course's are 20x20.
+    image_shape : (int, int), optional
+        ``(height, width)`` of an input image; by default square when the number of inputs is
+        (the course's 400: 20x20; 64: 8x8, as ``export_octave`` writes a model of scikit-learn's
+        digits), else one row.
     pixel_order : {"F", "C"}
         How an image is unrolled into an input row; the course (Octave) unrolls column-major.
 
@@ -338,6 +340,8 @@ def import_octave(
         raise ModelFileError(str(exc)) from exc
     if isinstance(labels, LabelMap):
         labels = labels.classes
+    if image_shape is None:
+        image_shape = data.default_image_shape(thetas[0].shape[1] - 1)
     try:
         return Model(
             thetas,
