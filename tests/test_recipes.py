@@ -71,6 +71,19 @@ def test_flags_given_win_over_the_recipe(tmp_path, mnist_slice):
     assert model.dtype == np.float32
 
 
+def test_a_full_batch_solver_given_leaves_out_the_recipes_mini_batch_settings(tmp_path):
+    out = tmp_path / "m.npz"
+    result = run("train", "--recipe", "mnist", "--solver", "lbfgs", "--max-iter", 2, "--hidden", 8,
+                 "--out", out)  # fmt: skip
+    assert "--recipe mnist: --dropout, --augment, --schedule left out: they need a mini" in (
+        result.stderr
+    )
+    model = model_io.load(out)
+    assert model.info["solver"] == "lbfgs" and model.info["n_iter"] == 2
+    assert model.info["dropout"] == 0 and model.info["augment"] is False
+    assert (model.activation, model.output) == ("relu", "softmax")  # the recipe's, still
+
+
 def test_the_mnist_recipe_learns_on_a_slice(mnist_slice):
     _, train, test = mnist_slice
     recipe = {**RECIPES["mnist"].settings, "max_iter": 5}

@@ -254,6 +254,23 @@ def _apply_recipe(name: str, chosen: dict, epochs: int | None, dtype: str):
             dtype = dtype if said("dtype") else value
         elif setting != "max_iter" and not said(setting):
             chosen[setting] = tuple(value) if setting == "hidden_layer_sizes" else value
+    if chosen["solver"] in settings.FULL_BATCH:
+        # The solver said on the command line wins; the recipe's mini-batch settings then
+        # cannot apply, and are left out with a word rather than refused as if they were said.
+        dropped = [
+            setting
+            for setting in ("dropout", "augment", "schedule")
+            if setting in RECIPES[name].settings and not said(setting)
+        ]
+        for setting in dropped:
+            chosen[setting] = settings.DEFAULTS[setting]
+        if dropped:
+            words = ", ".join(settings.SETTINGS[setting].flag for setting in dropped)
+            click.echo(
+                f"--recipe {name}: {words} left out: they need a mini-batch solver, not "
+                f"{chosen['solver']}",
+                err=True,
+            )
     iterations = RECIPES[name].settings.get("max_iter")
     if iterations is not None and not iterations_said:
         if chosen["solver"] in settings.FULL_BATCH:
