@@ -123,7 +123,7 @@ def _init_epsilon(value) -> str | None:
 
 def _seed(value) -> str | None:
     ok = value is None or (
-        isinstance(value, Integral) and not isinstance(value, bool) and value >= 0
+        isinstance(value, Integral) and not isinstance(value, bool) and int(value) >= 0
     )
     return None if ok else "must be a non-negative int or None"
 
