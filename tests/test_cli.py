@@ -311,7 +311,7 @@ def test_new_training_flags_are_usage_errors_when_wrong(args, message):
     assert message in result.stderr
 
 
-def test_selftest_passes_and_fails_honestly():
+def test_selftest_passes_and_fails_honestly(tmp_path):
     assert run("selftest").stdout.count("ok ") == 3
     # mnist20-5000.mat is not the course's ex4data1.mat: the published costs must not match.
     result = run(
@@ -325,6 +325,15 @@ def test_selftest_passes_and_fails_honestly():
     assert result.returncode == 1
     assert "FAIL cost at lambda 0 = 0.287629" in result.stdout
     assert "hold only for the course's own ex4data1.mat" in result.stdout  # the caveat, said
+    three = {"Theta1": np.zeros((6, 401)), "Theta2": np.zeros((4, 7)), "Theta3": np.zeros((10, 5))}
+    deep = tmp_path / "deep.mat"
+    scipy.io.savemat(deep, three)
+    result = run("selftest", "--data", shared_file("mnist20-5000.mat"), "--weights", deep,
+                 check=False)  # fmt: skip
+    assert result.returncode == 2
+    assert "Theta1 and Theta2 for 400 inputs; deep.mat holds (6, 401) and (4, 7) and" in (
+        result.stderr
+    )
 
 
 def test_octave_export_import_round_trip(tmp_path, course_model):

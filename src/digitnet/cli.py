@@ -850,6 +850,12 @@ def selftest(data_path, weights):
     if data_path is not None:
         dataset = loaders.load_course_mat(data_path, course_labels=True)
         thetas = loaders.load_course_weights(weights)
+        if len(thetas) != 2 or thetas[0].shape[1] != dataset.X.shape[1] + 1:
+            shapes = " and ".join(str(theta.shape) for theta in thetas)
+            raise click.UsageError(
+                f"the course's checks take Theta1 and Theta2 for {dataset.X.shape[1]} inputs; "
+                f"{weights.name} holds {shapes}"
+            )
         nn_params = network.pack(thetas, order="F")
         n, hidden, labels = thetas[0].shape[1] - 1, thetas[0].shape[0], thetas[1].shape[0]
         for lam, published in [(0, 0.287629), (1, 0.383770)]:
