@@ -280,6 +280,18 @@ def test_train_a_relu_softmax_network_with_every_mini_batch_setting(tmp_path):
     assert len(refused.stderr.strip().splitlines()) == 1
 
 
+def test_a_resumed_model_is_not_scored_on_rows_any_of_its_runs_trained_on(tmp_path):
+    first, second = tmp_path / "a.npz", tmp_path / "b.npz"
+    run("train", "--seed", "1", "--max-iter", "5", "--out", first)
+    run("train", "--resume", first, "--max-iter", "2", "--out", second)  # split again, seed 0
+    held_out = json.loads(run("evaluate", second, "--json").stdout)
+    from digitnet import data, holdout
+
+    y = data.load_digits().y
+    never = np.intersect1d(holdout.split_rows(y, 0.2, 1)[1], holdout.split_rows(y, 0.2, 0)[1])
+    assert held_out["rows"] == "held-out" and held_out["n"] == len(never) < 360
+
+
 def test_resume_keeps_the_activation_and_output(tmp_path):
     out = tmp_path / "relu.npz"
     run("train", "--activation", "relu", "--output", "softmax", "--solver", "adam", "--epochs", "1",

@@ -42,3 +42,22 @@ def test_a_split_that_cannot_be_rebuilt_is_said(data):
     model.info["split"] = {**holdout.describe_split(X, y, test_rows, 0.25, 3), "random_state": 4}
     with pytest.raises(ValueError, match="split cannot be rebuilt"):
         holdout.rows_to_evaluate(model, X, y)
+
+
+def test_a_resumed_model_leaves_out_the_rows_of_every_run(data):
+    X, y = data
+    train_a, test_a = holdout.split_rows(y, 0.25, random_state=3)
+    first = train(X[train_a], y[train_a], max_iter=2)
+    first.info["split"] = holdout.describe_split(X, y, test_a, 0.25, 3)
+    # Continued on the same data split another way, then on other data altogether.
+    train_b, test_b = holdout.split_rows(y, 0.25, random_state=4)
+    second = train(X[train_b], y[train_b], max_iter=2, initial=first)
+    second.info["split"] = holdout.describe_split(X, y, test_b, 0.25, 4)
+    other = np.random.default_rng(5).uniform(size=(30, 4))
+    third = train(other, np.arange(30) % 3, max_iter=2, initial=second)
+    never = np.intersect1d(test_a, test_b)
+    for model in (second, third):
+        chosen = holdout.rows_to_evaluate(model, X, y)
+        np.testing.assert_array_equal(chosen.rows, never)
+        assert chosen.left_out == 60 - len(never)
+    assert len(holdout.rows_to_evaluate(third, other, np.arange(30) % 3).rows) == 0

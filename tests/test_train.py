@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_info
 
-from digitnet import engine, network
+from digitnet import data, engine, network
 from digitnet.data import stratified_split
 from digitnet.engine import _blas_pools, blas_threads
 from digitnet.labels import LabelMap
@@ -641,3 +641,18 @@ def test_the_course_configuration_is_unchanged(small):
     model = train(X, y, max_iter=3)
     assert (model.activation, model.output) == ("sigmoid", "sigmoid")
     assert model.info["init_epsilon"] == 0.12
+
+
+def test_a_continued_model_refuses_another_image_layout():
+    digits = data.load_digits()
+    model = train(digits.X, digits.y, max_iter=2, image_shape=(8, 8), pixel_order="C")
+    with pytest.raises(ValueError, match="pixel_order 'F' differs from the model's 'C'"):
+        train(digits.X, digits.y, max_iter=2, initial=model, pixel_order="F")
+    with pytest.raises(
+        ValueError, match=r"image_shape \(4, 16\) differs from the model's \(8, 8\)"
+    ):
+        train(digits.X, digits.y, max_iter=2, initial=model, image_shape=(4, 16))
+    again = train(
+        digits.X, digits.y, max_iter=2, initial=model, image_shape=(8, 8), pixel_order="C"
+    )
+    assert (again.image_shape, again.pixel_order) == ((8, 8), "C")

@@ -415,8 +415,9 @@ def train(
     common = dict(
         chosen,
         initial=initial,
-        image_shape=dataset.image_shape,
-        pixel_order=dataset.pixel_order,
+        # Resumed, X is in the model's layout already (_rows_for above).
+        image_shape=dataset.image_shape if initial is None else initial.image_shape,
+        pixel_order=dataset.pixel_order if initial is None else initial.pixel_order,
         dtype=dtype,
         chunk_size=chunk_size,
     )

@@ -61,9 +61,11 @@ def describe_split(
 def rows_to_evaluate(model: Model, X: np.ndarray, y: np.ndarray, *, all_rows: bool = False):
     """The rows of ``X: (m, n)``, ``y: (m,)`` to evaluate ``model`` on, and how many it saw.
 
-    Rows of the data set the model was trained on are left out unless ``all_rows``: the test
-    rows of the recorded split when ``X``, ``y`` is the data set that was split; none when it is
-    exactly the training data. Any other data is all held out.
+    Rows of a data set the model was trained on are left out unless ``all_rows``: all but the
+    test rows of the recorded split when ``X``, ``y`` is the data set that was split; all of it
+    when it is exactly the training data. A resumed model remembers its earlier runs
+    (``info["earlier_training"]``): the rows any of them trained on are left out. Any other data
+    is all held out.
 
     Raises
     ------
@@ -71,8 +73,20 @@ def rows_to_evaluate(model: Model, X: np.ndarray, y: np.ndarray, *, all_rows: bo
         The data is the split data set, but the split cannot be rebuilt (another digitnet version).
     """
     everything = np.arange(len(y))
-    split = model.info.get("split") or {}
     fingerprint = data_fingerprint(X, y)
+    seen = np.zeros(len(y), dtype=bool)
+    for run in [model.info, *model.info.get("earlier_training", [])]:
+        seen |= _seen_in(run, fingerprint, y)
+    n_seen = int(seen.sum())
+    if all_rows:
+        return Selection(everything, "all", n_seen, 0)
+    return Selection(everything[~seen], "held-out", 0, n_seen)
+
+
+def _seen_in(run: dict, fingerprint: str, y: np.ndarray) -> np.ndarray:
+    """Which rows of the data set of ``fingerprint`` one training run (its ``data_fingerprint``
+    and ``split``) trained on."""
+    split = run.get("split") or {}
     if fingerprint == split.get("data_fingerprint"):
         _, test_rows = split_rows(y, split["test_size"], split["random_state"])
         if _rows_hash(test_rows) != split["test_rows_sha256"]:
@@ -82,11 +96,5 @@ def rows_to_evaluate(model: Model, X: np.ndarray, y: np.ndarray, *, all_rows: bo
             )
         seen = np.ones(len(y), dtype=bool)
         seen[test_rows] = False
-    elif fingerprint == model.info.get("data_fingerprint"):
-        seen = np.ones(len(y), dtype=bool)  # exactly the training data
-    else:
-        seen = np.zeros(len(y), dtype=bool)
-    n_seen = int(seen.sum())
-    if all_rows:
-        return Selection(everything, "all", n_seen, 0)
-    return Selection(everything[~seen], "held-out", 0, n_seen)
+        return seen
+    return np.full(len(y), fingerprint == run.get("data_fingerprint"))  # exactly its data, or not

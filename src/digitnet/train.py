@@ -579,6 +579,7 @@ def train(
     _check_cluster_settings(client, solver, threads, chunk_size, piece_rows)
     if isinstance(initial, Model):
         _check_same_family(initial, activation, output)
+        _check_same_layout(initial, image_shape, pixel_order)
         image_shape, pixel_order = initial.image_shape, initial.pixel_order
     if augment and pixel_order is None:
         raise ValueError(
@@ -706,6 +707,20 @@ def train(
     return to_model(result, elapsed, facts, labels, layer_sizes, initial, image_shape, pixel_order)
 
 
+def _check_same_layout(initial: Model, image_shape, pixel_order) -> None:
+    """A model continues with rows laid out as it reads them: a layout given that differs would
+    be recorded as the model's while its rows were read the other way."""
+    given = {"image_shape": image_shape, "pixel_order": pixel_order}
+    kept = {"image_shape": initial.image_shape, "pixel_order": initial.pixel_order}
+    for name, value in given.items():
+        if value is not None and (tuple(value) if name == "image_shape" else value) != kept[name]:
+            raise ValueError(
+                f"{name} {value!r} differs from the model's {kept[name]!r}: a continued model "
+                "reads rows as it always has; give its rows in that layout "
+                "(preprocess.as_model_rows converts them)"
+            )
+
+
 def _check_cluster_settings(client, solver, threads, chunk_size, piece_rows) -> None:
     """ValueError naming a setting that training on a Dask cluster (``client``) cannot take, before
     the cluster is used; ``piece_rows`` without a cluster."""
@@ -800,6 +815,14 @@ def to_model(
     }
     if isinstance(initial, Model):
         image_shape, pixel_order = initial.image_shape, initial.pixel_order
+        # The rows it learned before stay learned: evaluate leaves them out too (holdout).
+        own = {
+            key: initial.info[key] for key in ("data_fingerprint", "split") if initial.info.get(key)
+        }
+        info["earlier_training"] = [
+            *initial.info.get("earlier_training", []),
+            *([own] if own else []),
+        ]
     elif image_shape is None:
         image_shape = default_image_shape(layer_sizes[0])
     thetas = network.unpack(result.theta, layer_sizes)
