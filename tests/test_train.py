@@ -3,6 +3,7 @@ callbacks, early stopping, interrupts, resume, validation of inputs, BLAS thread
 
 import json
 import tracemalloc
+import warnings
 
 import numpy as np
 import pytest
@@ -278,6 +279,21 @@ def test_mini_batch_solvers_converge_when_the_cost_stalls(solver):
         learning_rate=0.1, n_iter_no_change=5, n_examples=10, batch_size=5,
     )  # fmt: skip
     assert result.stop_reason == "converged" and len(result.history) < 10_000
+
+
+@pytest.mark.parametrize("solver", MINI_BATCH)
+def test_the_stalled_cost_stops_after_as_many_epochs_as_scikit_learns(solver, small):
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+
+    X, y = small
+    peer = MLPClassifier(solver=solver, tol=100, n_iter_no_change=3, max_iter=50)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        peer.fit(X, y)  # no epoch improves the cost by 100
+    model = train(X, y, solver=solver, tol=100, n_iter_no_change=3, max_iter=50)
+    assert model.info["stop_reason"] == "converged"
+    assert model.info["n_iter"] == peer.n_iter_ == 5
 
 
 # --- train: settings, dtypes, resume -------------------------------------------------------------

@@ -226,7 +226,8 @@ def minimize(
     tol : convergence tolerance. lbfgs and cg stop when the largest gradient component is below
         it (L-BFGS-B also when the relative decrease of ``J`` is, as ``scipy.optimize.minimize``'s
         ``tol`` means). adam and sgd stop when the epoch cost has not improved by ``tol`` for
-        ``n_iter_no_change`` epochs, as scikit-learn does (not when early stopping).
+        more than ``n_iter_no_change`` epochs in a row, as scikit-learn does (not when early
+        stopping).
     batch_size, learning_rate, momentum, n_examples, rng : adam and sgd only: rows per step; step
         size (None: ``DEFAULT_LEARNING_RATE``); SGD momentum; number of rows to shuffle (required);
         the shuffling generator (None: a fresh unseeded one).
@@ -372,7 +373,7 @@ def _mini_batch(
         # (when early stopping, the validation score's patience replaces it).
         stalled = stalled + 1 if cost > best_cost - tol else 0
         best_cost = min(best_cost, cost)
-        if stalled >= n_iter_no_change and not tracker.early_stopping:
+        if stalled > n_iter_no_change and not tracker.early_stopping:
             return "converged", f"cost improved by less than {tol} for {stalled} epochs"
     return "max_iter", f"reached max_iter={max_iter} epochs"
 
