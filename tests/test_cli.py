@@ -292,6 +292,17 @@ def test_a_resumed_model_is_not_scored_on_rows_any_of_its_runs_trained_on(tmp_pa
     assert held_out["rows"] == "held-out" and held_out["n"] == len(never) < 360
 
 
+def test_resume_keeps_the_models_dtype_unless_told(tmp_path):
+    from digitnet import model_io
+
+    first, second, third = (tmp_path / f"{name}.npz" for name in "abc")
+    run("train", "--dtype", "float32", "--max-iter", "3", "--out", first)
+    run("train", "--resume", first, "--max-iter", "2", "--out", second)
+    assert model_io.load(second).dtype == np.float32
+    run("train", "--resume", first, "--max-iter", "2", "--dtype", "float64", "--out", third)
+    assert model_io.load(third).dtype == np.float64
+
+
 def test_resume_keeps_the_activation_and_output(tmp_path):
     out = tmp_path / "relu.npz"
     run("train", "--activation", "relu", "--output", "softmax", "--solver", "adam", "--epochs", "1",

@@ -387,6 +387,9 @@ def train(
         chosen["hidden_layer_sizes"] = tuple(initial.layer_sizes[1:-1])
         for name in ("activation", "output"):
             chosen[name] = _resumed_family(initial, resume, name, chosen[name])
+        source = click.get_current_context().get_parameter_source("dtype")
+        if source in (None, ParameterSource.DEFAULT) and recipe is None:
+            dtype = initial.dtype.name  # the same network, in its own precision unless told
     chosen["hidden_layer_sizes"] = (
         chosen["hidden_layer_sizes"] or settings.DEFAULTS["hidden_layer_sizes"]
     )
