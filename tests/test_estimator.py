@@ -272,6 +272,9 @@ def test_warm_start_continues_where_fit_stopped(digits):
     assert fresh.n_iter_ == 3
     with pytest.raises(ValueError, match="classes of the first fit"):
         warm.fit(X[:20], np.r_[11, y[1:20]])
+    with pytest.raises(ValueError, match=r"hidden_layer_sizes \(7,\) differs from the fitted"):
+        warm.set_params(hidden_layer_sizes=7).fit(X, y)  # get_params would no longer say the truth
+    assert warm.set_params(warm_start=False).fit(X, y).thetas_[0].shape == (7, 65)
 
 
 def test_partial_fit_needs_a_stochastic_solver_and_the_classes(digits):

@@ -226,9 +226,16 @@ class DigitNetClassifier(ClassifierMixin, BaseEstimator):
 
     def _train(self, X, y, sample_weight, labels, *, initial, seed, **overrides) -> Model:
         """``train.train`` with this estimator's settings (``overrides`` win)."""
+        hidden = settings.hidden_sizes(self.hidden_layer_sizes)
+        if initial is not None and tuple(hidden) != tuple(initial.layer_sizes[1:-1]):
+            raise ValueError(
+                f"hidden_layer_sizes {tuple(hidden)} differs from the fitted network's "
+                f"{tuple(initial.layer_sizes[1:-1])}, which warm_start and partial_fit continue; "
+                "set warm_start=False (or start a new estimator) to train another"
+            )
         kwargs = {name: getattr(self, name) for name in settings.SETTINGS}
         kwargs.update(
-            hidden_layer_sizes=settings.hidden_sizes(self.hidden_layer_sizes),
+            hidden_layer_sizes=hidden,
             random_state=seed,
             **overrides,
         )
