@@ -84,6 +84,16 @@ def test_a_full_batch_solver_given_leaves_out_the_recipes_mini_batch_settings(tm
     assert (model.activation, model.output) == ("relu", "softmax")  # the recipe's, still
 
 
+def test_a_recipe_on_resume_brings_its_training_settings_not_its_network(tmp_path):
+    first, second = tmp_path / "a.npz", tmp_path / "b.npz"
+    run("train", "--max-iter", 3, "--out", first)  # the course's 64-25-10 sigmoid network
+    run("train", "--resume", first, "--recipe", "mnist", "--epochs", 1, "--out", second)
+    model = model_io.load(second)
+    assert model.layer_sizes == [64, 25, 10]
+    assert (model.activation, model.output) == ("sigmoid", "sigmoid")
+    assert model.info["solver"] == "adam" and model.info["dropout"] == 0.3  # the recipe's
+
+
 def test_the_mnist_recipe_learns_on_a_slice(mnist_slice):
     _, train, test = mnist_slice
     recipe = {**RECIPES["mnist"].settings, "max_iter": 5}

@@ -240,13 +240,19 @@ def _check_training_settings(chosen: dict, epochs: int | None) -> None:
         raise click.UsageError(str(err)) from err
 
 
-def _apply_recipe(name: str, chosen: dict, epochs: int | None, dtype: str):
+def _apply_recipe(name: str, chosen: dict, epochs: int | None, dtype: str, resuming: bool):
     """The recipe's settings wherever the command line left a setting unsaid; returns the new
-    ``(epochs, dtype)``. Its iteration count goes to --epochs or --max-iter, by the solver."""
+    ``(epochs, dtype)``. Its iteration count goes to --epochs or --max-iter, by the solver.
+    ``resuming``: the network (its layers, activation and output) is the resumed model's, so
+    only the recipe's training settings apply."""
     ctx = click.get_current_context()
+    network = ("hidden_layer_sizes", "activation", "output") if resuming else ()
 
     def said(parameter: str) -> bool:
-        return ctx.get_parameter_source(parameter) not in (None, ParameterSource.DEFAULT)
+        return parameter in network or ctx.get_parameter_source(parameter) not in (
+            None,
+            ParameterSource.DEFAULT,
+        )
 
     iterations_said = said("epochs") or said("max_iter")
     for setting, value in RECIPES[name].settings.items():
@@ -362,7 +368,7 @@ def train(
     from digitnet import train as training
 
     if recipe is not None:
-        epochs, dtype = _apply_recipe(recipe, chosen, epochs, dtype)
+        epochs, dtype = _apply_recipe(recipe, chosen, epochs, dtype, resuming=resume is not None)
     chosen["hidden_layer_sizes"] = chosen["hidden_layer_sizes"] or None
     _check_training_settings(chosen, epochs)
     solver, seed = chosen["solver"], chosen["random_state"]
