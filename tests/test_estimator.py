@@ -5,15 +5,17 @@ import warnings
 import numpy as np
 import pytest
 from conftest import shared_file
+from sklearn.base import clone
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import log_loss
 from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from digitnet import network
+from digitnet import model_io, network
 from digitnet.estimator import DigitNetClassifier, merge_repeated_rows
 
 ESTIMATORS = [
@@ -164,6 +166,42 @@ def test_save_load_and_octave(tmp_path, digits, mnist20):
     course = DigitNetClassifier.from_octave(shared_file("ex4weights.mat"))
     X, y = mnist20
     assert course.score(X, y % 10) == pytest.approx(0.952, abs=0.005)
+    # The course's units read 1, ..., 9, 0; scikit-learn's tools take classes_ sorted, with
+    # predict_proba's columns in that order.
+    assert course.classes_.tolist() == list(range(10))
+    units = model_io.import_octave(shared_file("ex4weights.mat"))
+    by_unit = units.predict_proba(X[:200])
+    for k, digit in enumerate(units.labels.classes):
+        np.testing.assert_allclose(
+            course.predict_proba(X[:200])[:, digit], by_unit[:, k], rtol=1e-12
+        )
+    assert log_loss(y % 10, course.predict_proba(X)) < 0.5  # 7.0 with the columns unsorted
+
+
+def test_a_loaded_classifier_has_the_settings_it_was_trained_with(tmp_path, digits):
+    X_train, _, y_train, _ = digits
+    params = dict(solver="adam", learning_rate=0.05, batch_size=50, early_stopping=True,
+                  random_state=7, dropout=0.1, n_iter_no_change=4, schedule="cosine", max_iter=3)  # fmt: skip
+    clf = DigitNetClassifier(**params).fit(X_train, y_train)
+    clf.save(tmp_path / "clf.npz")
+    loaded = DigitNetClassifier.load(tmp_path / "clf.npz").get_params()
+    assert {name: loaded[name] for name in params} == params
+    again = clone(DigitNetClassifier.load(tmp_path / "clf.npz")).fit(X_train, y_train)
+    np.testing.assert_array_equal(again.thetas_[0], clf.thetas_[0])
+
+
+def test_a_class_of_weight_zero_is_still_a_class(digits):
+    X_train, X_test, y_train, _ = digits
+    weights = np.where(y_train == 3, 0.0, 1.0)
+    clf = DigitNetClassifier(max_iter=5).fit(X_train, y_train, sample_weight=weights)
+    assert clf.classes_.tolist() == list(range(10))  # as LogisticRegression and MLPClassifier
+    assert clf.predict_proba(X_test).shape == (len(X_test), 10)
+
+
+def test_numpy_booleans_are_booleans(digits):
+    X_train, _, y_train, _ = digits
+    clf = DigitNetClassifier(max_iter=2, early_stopping=np.True_, validation_fraction=0.2)
+    assert clf.fit(X_train, y_train).model_.info["early_stopping"] is True
 
 
 @pytest.mark.parametrize(

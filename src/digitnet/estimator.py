@@ -8,6 +8,7 @@ the course's Octave weights.
 
 from __future__ import annotations
 
+import dataclasses
 from numbers import Integral
 
 import numpy as np
@@ -140,10 +141,10 @@ class DigitNetClassifier(ClassifierMixin, BaseEstimator):
     def fit(self, X, y, sample_weight=None):
         """Train on ``X: (m, n)`` and labels ``y: (m,)``; returns ``self``."""
         self._check_params()
-        X, y, sample_weight = self._validate_training_data(X, y, sample_weight, reset=True)
+        X, y, sample_weight, seen = self._validate_training_data(X, y, sample_weight, reset=True)
         warm = self.warm_start and hasattr(self, "model_")
-        labels = self.model_.labels if warm else LabelMap.fit(y)
-        if warm and not set(np.unique(y).tolist()) <= set(labels.classes):
+        labels = self.model_.labels if warm else seen
+        if warm and not set(seen.classes) <= set(labels.classes):
             raise ValueError("warm_start needs the classes of the first fit")
         self.model_ = self._train(
             X, y, sample_weight, labels, initial=self.model_ if warm else None, seed=self._seed()
@@ -188,8 +189,8 @@ class DigitNetClassifier(ClassifierMixin, BaseEstimator):
                     f"classes {list(np.unique(classes))} differ from the first call's "
                     f"{list(labels.classes)}"
                 )
-        X, y, sample_weight = self._validate_training_data(X, y, sample_weight, reset=first)
-        unknown = set(np.unique(y).tolist()) - set(labels.classes)
+        X, y, sample_weight, seen = self._validate_training_data(X, y, sample_weight, reset=first)
+        unknown = set(seen.classes) - set(labels.classes)
         if unknown:
             raise ValueError(f"y holds labels {sorted(unknown)} that classes does not")
         seed = self._seed()
@@ -210,6 +211,9 @@ class DigitNetClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def _validate_training_data(self, X, y, sample_weight, *, reset: bool):
+        """``(X, y, sample_weight)`` checked, repeated rows merged, rows of weight 0 dropped; and
+        the labels of every row given, those of weight 0 included: a class is a class whatever
+        its weight (as for scikit-learn's classifiers)."""
         X, y = validate_data(self, X, y, reset=reset, dtype=(np.float64, np.float32))
         check_classification_targets(y)
         if sample_weight is not None:
@@ -222,7 +226,7 @@ class DigitNetClassifier(ClassifierMixin, BaseEstimator):
                 raise ValueError("sample_weight must be finite and non-negative")
             if not sample_weight.any():
                 raise ValueError("sample_weight is zero everywhere: nothing to learn from")
-        return merge_repeated_rows(X, y, sample_weight)
+        return (*merge_repeated_rows(X, y, sample_weight), LabelMap.fit(y))
 
     def _train(self, X, y, sample_weight, labels, *, initial, seed, **overrides) -> Model:
         """``train.train`` with this estimator's settings (``overrides`` win)."""
@@ -295,26 +299,35 @@ class DigitNetClassifier(ClassifierMixin, BaseEstimator):
 
     @classmethod
     def load(cls, path) -> DigitNetClassifier:
-        """A fitted classifier from a digitnet model file."""
+        """A fitted classifier from a digitnet model file, with the settings it was trained
+        with and ``classes_`` sorted (the output units reordered where the file's are not)."""
         return cls._from_model(model_io.load(path))
 
     @classmethod
     def from_octave(cls, path) -> DigitNetClassifier:
-        """A fitted classifier from the course's ``ex4weights.mat`` (``Theta1``, ``Theta2``)."""
+        """A fitted classifier from the course's ``ex4weights.mat`` (``Theta1``, ``Theta2``),
+        ``classes_`` 0..9 (the course's units, 1..9 then 0, reordered)."""
         return cls._from_model(model_io.import_octave(path))
 
     @classmethod
     def _from_model(cls, model: Model) -> DigitNetClassifier:
-        info = model.info
+        # The settings it was trained with, as recorded, so that clone(loaded).fit trains the
+        # same way; the network's own facts (layers, family, image layout) from the model.
+        network = {"hidden_layer_sizes", "activation", "output"}
+        recorded = {
+            name: model.info[name]
+            for name in settings.SETTINGS.keys() - network
+            if model.info.get(name) is not None
+        }
         clf = cls(
+            **recorded,
             hidden_layer_sizes=tuple(model.layer_sizes[1:-1]),
             image_shape=model.image_shape if model.pixel_order else None,
             pixel_order=model.pixel_order,
             activation=model.activation,
             output=model.output,
-            **{k: info[k] for k in ("lam", "solver", "max_iter") if k in info},
         )
-        clf.model_ = model
+        clf.model_ = _units_in_label_order(model)
         clf.n_features_in_ = model.layer_sizes[0]
         clf._set_fitted_attributes()
         return clf
@@ -336,6 +349,19 @@ class DigitNetClassifier(ClassifierMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         return tags
+
+
+def _units_in_label_order(model: Model) -> Model:
+    """``model`` with its output units in sorted label order, as scikit-learn's tools take
+    ``classes_`` and the columns of ``predict_proba`` to be: the rows of the last weight matrix
+    permuted (the course's weights put the digit 0 last)."""
+    classes = list(model.labels.classes)
+    order = sorted(range(len(classes)), key=classes.__getitem__)
+    if order == list(range(len(classes))):
+        return model
+    thetas = [*model.thetas[:-1], model.thetas[-1][order]]
+    labels = LabelMap([classes[k] for k in order])
+    return dataclasses.replace(model, thetas=thetas, labels=labels)
 
 
 def merge_repeated_rows(X, y, sample_weight=None):

@@ -103,7 +103,10 @@ def _one_of(choices):
 
 
 def _flag(value) -> str | None:
-    return None if isinstance(value, bool) else "must be True or False"
+    # NumPy's booleans too (a grid search's np.array([True, False])), without importing NumPy
+    # here: the command line reads these settings before it needs NumPy.
+    numpy_bool = type(value).__module__ == "numpy" and type(value).__name__ in ("bool", "bool_")
+    return None if isinstance(value, bool) or numpy_bool else "must be True or False"
 
 
 def _sizes(value) -> str | None:
