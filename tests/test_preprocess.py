@@ -131,6 +131,17 @@ def test_transparent_and_16_bit_images_read_like_plain_ones(mnist_test, tmp_path
     np.testing.assert_allclose(preprocess.read_image(_save(deep, tmp_path / "c.png")), expected)
 
 
+def test_a_thin_dark_digit_whose_white_was_made_transparent_reads_as_on_paper(mnist_test, tmp_path):
+    # A paint program's "transparent white": pure white is see-through, the near-white
+    # anti-aliased edges stay, and outnumber the dark core of a thin 1.
+    images, labels = mnist_test
+    for image in images[np.isin(labels, [1, 7])]:
+        paper = on_paper(image, (90, 70), dark_ink=True)
+        opaque = preprocess.read_image(_save(paper, tmp_path / "opaque.png"))
+        paper.save(tmp_path / "transparent.png", transparency=255)
+        np.testing.assert_allclose(preprocess.read_image(tmp_path / "transparent.png"), opaque)
+
+
 def _save(image: Image.Image, path):
     image.save(path)
     return path

@@ -134,14 +134,16 @@ def _gray(image: Image.Image) -> Image.Image:
 
 def _sheet(rgba: Image.Image) -> str:
     """The color to lay a transparent image on. Drawings exported from a canvas are strokes on a
-    transparent sheet, dark or light: under mostly transparent pixels, the color that contrasts
-    with what is opaque (black under light strokes, else white); under a mostly opaque picture
-    (a scan with a transparent margin), white paper."""
-    alpha = np.asarray(rgba.getchannel("A"), dtype=np.float64)
+    transparent sheet, dark or light: under mostly transparent pixels, black under light strokes,
+    else white; under a mostly opaque picture (a scan with a transparent margin), white paper.
+    Light strokes are light through and through, while dark ones keep a dark core inside light
+    edges (anti-aliasing, a white background made transparent), which can outnumber it: so the
+    darkest tenth of the visible pixels decides, not their mean."""
+    alpha = np.asarray(rgba.getchannel("A"))
     if alpha.mean() >= 127.5 or not alpha.any():
         return "white"
-    gray = np.asarray(rgba.convert("L"), dtype=np.float64)
-    return "black" if (gray * alpha).sum() / alpha.sum() > 127.5 else "white"
+    visible = np.asarray(rgba.convert("L"))[alpha > 0]
+    return "black" if np.percentile(visible, 10) > 127.5 else "white"
 
 
 def _full_scale(image: Image.Image) -> float:
