@@ -142,6 +142,17 @@ def test_a_thin_dark_digit_whose_white_was_made_transparent_reads_as_on_paper(mn
         np.testing.assert_allclose(preprocess.read_image(tmp_path / "transparent.png"), opaque)
 
 
+def test_a_speck_of_dust_on_the_paper_does_not_move_the_digit(mnist_test, course_model):
+    images, _ = mnist_test
+    for image in images[:20]:
+        clean = np.asarray(on_paper(image, (450, 600), dark_ink=True), dtype=np.float64) / 255
+        specked = clean.copy()
+        specked[100:103, 500:503] = 0  # a 3x3 black dot, far from the digit, inside the border
+        np.testing.assert_array_equal(
+            preprocess.prepare(specked, course_model), preprocess.prepare(clean, course_model)
+        )
+
+
 def _save(image: Image.Image, path):
     image.save(path)
     return path

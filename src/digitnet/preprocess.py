@@ -56,6 +56,9 @@ _MIN_CONTRAST = 0.05  # ink must stand out from the background by ~13 of 255 gra
 # paper grain, and the faintest edge pixels of MNIST's own digits.
 _FAINT_LEVEL = 0.05
 _INK_LEVEL = 0.2
+# A stroke holding less than this share of the largest stroke's ink is a speck (dust, a dot of
+# grain) and is left out: kept, it would stretch the crop from the digit to itself.
+_MIN_STROKE_SHARE = 0.05
 _LANCZOS = getattr(Image, "Resampling", Image).LANCZOS  # Image.Resampling is Pillow >= 9.1
 _BOX = getattr(Image, "Resampling", Image).BOX
 
@@ -245,7 +248,9 @@ def to_mnist(image: np.ndarray, *, invert: bool | None = None, clean: bool = Fal
     # compression ringing or faint smudges further away.
     strokes, _ = ndimage.label(image > _FAINT_LEVEL, structure=np.ones((3, 3)))
     clear = np.unique(strokes[image > _INK_LEVEL])
-    ink = np.isin(strokes, clear[clear > 0])
+    clear = clear[clear > 0]
+    mass = ndimage.sum(image, strokes, clear)
+    ink = np.isin(strokes, clear[mass >= _MIN_STROKE_SHARE * mass.max()])
     ink = ndimage.binary_dilation(ink, np.ones((3, 3))) & (image > 0)
     rows = np.flatnonzero(ink.any(axis=1))
     cols = np.flatnonzero(ink.any(axis=0))
