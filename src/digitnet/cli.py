@@ -240,19 +240,21 @@ def _check_training_settings(chosen: dict, epochs: int | None) -> None:
         raise click.UsageError(str(err)) from err
 
 
+def _said(parameter: str) -> bool:
+    """Whether the command line gave ``parameter`` (not left at its default)."""
+    source = click.get_current_context().get_parameter_source(parameter)
+    return source not in (None, ParameterSource.DEFAULT)
+
+
 def _apply_recipe(name: str, chosen: dict, epochs: int | None, dtype: str, resuming: bool):
     """The recipe's settings wherever the command line left a setting unsaid; returns the new
     ``(epochs, dtype)``. Its iteration count goes to --epochs or --max-iter, by the solver.
     ``resuming``: the network (its layers, activation and output) is the resumed model's, so
     only the recipe's training settings apply."""
-    ctx = click.get_current_context()
     network = ("hidden_layer_sizes", "activation", "output") if resuming else ()
 
     def said(parameter: str) -> bool:
-        return parameter in network or ctx.get_parameter_source(parameter) not in (
-            None,
-            ParameterSource.DEFAULT,
-        )
+        return parameter in network or _said(parameter)
 
     iterations_said = said("epochs") or said("max_iter")
     for setting, value in RECIPES[name].settings.items():
@@ -393,8 +395,7 @@ def train(
         chosen["hidden_layer_sizes"] = tuple(initial.layer_sizes[1:-1])
         for name in ("activation", "output"):
             chosen[name] = _resumed_family(initial, resume, name, chosen[name])
-        source = click.get_current_context().get_parameter_source("dtype")
-        if source in (None, ParameterSource.DEFAULT) and recipe is None:
+        if not _said("dtype") and recipe is None:
             dtype = initial.dtype.name  # the same network, in its own precision unless told
     chosen["hidden_layer_sizes"] = (
         chosen["hidden_layer_sizes"] or settings.DEFAULTS["hidden_layer_sizes"]
@@ -518,8 +519,7 @@ def _save_trained(model, out: Path, overwrite: bool) -> Path:
 def _resumed_family(initial, resume: Path, name: str, asked: str) -> str:
     """--resume keeps the model's activation and output; one given that differs is refused."""
     have = getattr(initial, name)
-    source = click.get_current_context().get_parameter_source(name)
-    if source is not click.core.ParameterSource.DEFAULT and asked != have:
+    if _said(name) and asked != have:
         raise click.UsageError(
             f"{settings.SETTINGS[name].flag} {asked} does not match {resume} ({have}); "
             f"--resume continues that network: leave out {settings.SETTINGS[name].flag}"

@@ -17,7 +17,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
 
-from digitnet import model_io, settings
+from digitnet import model_io, network, settings
 from digitnet import train as training
 from digitnet.labels import LabelMap
 from digitnet.model import Model
@@ -83,8 +83,8 @@ class DigitNetClassifier(ClassifierMixin, BaseEstimator):
     sample-weight equivalence); otherwise rounding differences in the sums grow along an L-BFGS
     path, and two fits of the same problem stopped after the same number of iterations can
     differ by a few hundredths in probability (0.02-0.03 measured after 200-400 iterations on
-    the digits, rows reordered), though their predictions rarely do. Data without repeated rows or weights is used as it is,
-    in its own order (``random_state`` gives the weights ``train.train`` gives). For adam and
+    the digits, rows reordered), though their predictions rarely do. Data without repeated
+    rows or weights is used as it is, in its own order (``random_state`` gives the weights ``train.train`` gives). For adam and
     sgd an epoch then passes over the merged rows.
     """
 
@@ -217,16 +217,7 @@ class DigitNetClassifier(ClassifierMixin, BaseEstimator):
         its weight (as for scikit-learn's classifiers)."""
         X, y = validate_data(self, X, y, reset=reset, dtype=(np.float64, np.float32))
         check_classification_targets(y)
-        if sample_weight is not None:
-            sample_weight = np.asarray(sample_weight, dtype=np.float64)
-            if sample_weight.shape != (len(y),):
-                raise ValueError(
-                    f"sample_weight has shape {sample_weight.shape}, expected ({len(y)},)"
-                )
-            if not np.isfinite(sample_weight).all() or (sample_weight < 0).any():
-                raise ValueError("sample_weight must be finite and non-negative")
-            if not sample_weight.any():
-                raise ValueError("sample_weight is zero everywhere: nothing to learn from")
+        sample_weight = network.check_sample_weight(sample_weight, len(y), np.float64)
         return (*merge_repeated_rows(X, y, sample_weight), LabelMap.fit(y))
 
     def _train(self, X, y, sample_weight, labels, *, initial, seed, **overrides) -> Model:
@@ -314,10 +305,10 @@ class DigitNetClassifier(ClassifierMixin, BaseEstimator):
     def _from_model(cls, model: Model) -> DigitNetClassifier:
         # The settings it was trained with, as recorded, so that clone(loaded).fit trains the
         # same way; the network's own facts (layers, family, image layout) from the model.
-        network = {"hidden_layer_sizes", "activation", "output"}
+        own = {"hidden_layer_sizes", "activation", "output"}
         recorded = {
             name: model.info[name]
-            for name in settings.SETTINGS.keys() - network
+            for name in settings.SETTINGS.keys() - own
             if model.info.get(name) is not None
         }
         clf = cls(

@@ -355,8 +355,9 @@ def plot_learning_curves(
 
     Panels appear for the columns present with at least one finite value: cost (``"cost"``, the
     training objective with its L2 penalty, and ``"val_cost"``, the validation cross-entropy
-    without it: with ``lam > 0`` they differ by the penalty), accuracy (``"accuracy"`` or ``"train_accuracy"``, ``"val_accuracy"``; the
-    best validation accuracy is marked) and ``"grad_norm"``. Cost and gradient norm use a log
+    without it: with ``lam > 0`` they differ by the penalty), accuracy (``"accuracy"`` or
+    ``"train_accuracy"``, ``"val_accuracy"``; the best validation accuracy is marked) and
+    ``"grad_norm"``. Cost and gradient norm use a log
     scale when they span a factor 10 or more.
 
     Parameters

@@ -191,12 +191,10 @@ def _metrics(evaluation: Evaluation, classes: list) -> str:
 def _learning_curves(model: Model) -> str:
     if not len(model.history.get("cost", [])):
         return "<p>This model has no training history (imported weights).</p>"
+    step = settings.step_word(model.info.get("solver"))
     return _figure(
-        plots.plot_learning_curves(
-            model.history, step=settings.step_word(model.info.get("solver"))
-        ),
-        f"Cost and accuracy per {settings.step_word(model.info.get('solver'))} (validation when "
-        "a validation set was held out). The "
+        plots.plot_learning_curves(model.history, step=step),
+        f"Cost and accuracy per {step} (validation when a validation set was held out). The "
         "training cost is what training minimizes, with the L2 penalty; the validation cost is "
         "the cross-entropy alone, so it may lie below the training cost without saying the "
         "network generalizes well: compare the accuracies.",

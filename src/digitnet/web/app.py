@@ -628,10 +628,10 @@ def create_app(
         "/api/predict",
         response_model=Prediction,
         summary="Read one image",
-        description="JSON pixels (ink bright on black, values in [0, 1]), a raw PNG or JPEG body, or a "
-        f"multipart upload with the PNG or JPEG in `file`. Images up to {MAX_SIDE}x{MAX_SIDE}, "
-        f"bodies up to {MAX_BODY_BYTES} bytes. JSON pixels are read as ink bright on a background "
-        "of exactly 0, as the drawing pad sends them; a PNG or "
+        description="JSON pixels (ink bright on black, values in [0, 1]), a raw PNG or JPEG "
+        "body, or a multipart upload with the PNG or JPEG in `file`. Images up to "
+        f"{MAX_SIDE}x{MAX_SIDE}, bodies up to {MAX_BODY_BYTES} bytes. JSON pixels are read as "
+        "ink bright on a background of exactly 0, as the drawing pad sends them; a PNG or "
         "JPEG may be either way round (the border decides, as in `digitnet predict`).",
         openapi_extra={"requestBody": request_body},
         responses=_ERRORS,
